@@ -1,0 +1,49 @@
+"""aicache: repeated AI provider calls that cost nothing and return in microseconds.
+
+    from aicache import ai_cached
+
+    @ai_cached(ttl=3600)
+    async def classify(features: dict, kind: str) -> dict: ...
+
+See the README and ``docs/guide.md``.
+"""
+
+from __future__ import annotations
+
+from . import stats
+from ._cache import AICache, Policy
+from ._config import CacheConfig, configure, get_config
+from ._controls import cache_control
+from ._decorator import CachedFunction, CacheHandle, ai_cached
+from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError
+from ._info import CacheInfo, cache_info
+from ._shared import close, lifespan
+from ._types import register_type
+from .backends import Backend, MemoryBackend
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AICache",
+    "AICacheError",
+    "Backend",
+    "BackendError",
+    "CacheConfig",
+    "CacheHandle",
+    "CacheInfo",
+    "CachedFunction",
+    "ConfigError",
+    "KeyBuildError",
+    "MemoryBackend",
+    "Policy",
+    "__version__",
+    "ai_cached",
+    "cache_control",
+    "cache_info",
+    "close",
+    "configure",
+    "get_config",
+    "lifespan",
+    "register_type",
+    "stats",
+]

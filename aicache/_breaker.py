@@ -1,0 +1,53 @@
+"""A circuit breaker per tier: one failure opens it, one probe after a cool-down closes it."""
+
+from __future__ import annotations
+
+import logging
+
+from . import _clock
+
+__all__ = ["Breaker"]
+
+log = logging.getLogger("aicache")
+
+
+class Breaker:
+    """Closed: calls go through. Open: calls skip the tier until ``cooldown`` seconds have passed,
+    then exactly one call probes it; success closes the breaker, failure opens it again."""
+
+    def __init__(self, name: str, cooldown: float) -> None:
+        self.name = name
+        self.cooldown = cooldown
+        self.opened_at: float | None = None
+        self.probing = False
+
+    @property
+    def closed(self) -> bool:
+        return self.opened_at is None
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if self.probing or _clock.monotonic() - self.opened_at < self.cooldown:
+            return False
+        self.probing = True
+        return True
+
+    def success(self) -> None:
+        if self.opened_at is not None:
+            log.warning("aicache: tier %s is back; using it again", self.name)
+            self.opened_at = None
+            self.probing = False
+
+    def failure(self, exc: BaseException) -> None:
+        if self.opened_at is None or self.probing:
+            # Logged once per outage and once per failed probe: at most once per cool-down.
+            log.warning(
+                "aicache: tier %s failed (%s: %s); skipping it for %.1f s",
+                self.name,
+                type(exc).__name__,
+                exc,
+                self.cooldown,
+            )
+        self.opened_at = _clock.monotonic()
+        self.probing = False

@@ -1,0 +1,379 @@
+"""The cache core: look up, serve, or make one call for every concurrent caller and store it.
+
+``AICache`` is what ``@ai_cached`` and the provider clients are built on, and it can be used
+directly with keys made of plain parts. It owns a chain of tiers and the in-flight calls; the
+policy (what is fresh, what to store) and the format (envelope, types) live in their own modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from . import _clock, _stats
+from ._chain import Chain, Lookup
+from ._config import CacheConfig, get_config
+from ._controls import switches
+from ._envelope import BadEntry, Entry, TamperedEntry, decode, encode
+from ._info import CacheInfo, remember
+from ._keys import KEY_PREFIX, check_name, make_key
+from ._log import log, warn_once
+from ._policy import Freshness, freshness, lifetimes
+from ._types import UnknownType, UnstorableResult, dump_value, load_value
+from .backends import BackendSpec, build_backends
+
+__all__ = ["AICache", "Cost", "Policy"]
+
+#: What a call cost: (USD or None if unknown, usage document or None).
+Cost = tuple[float | None, dict[str, Any] | None]
+_NO_COST: Cost = (None, None)
+_MANUAL: _stats.Label = ("manual", "", "")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How the calls of one function (or one provider method and model) are cached."""
+
+    label: _stats.Label
+    ttl: float | None
+    stale_ttl: float | None = None
+    should_cache: Callable[[Any], bool] | None = None
+    cost: Callable[[Any], Cost] | None = None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    value: Any
+    entry: Entry | None  # None when the value was not stored
+
+
+class _Flight:
+    """One real call in progress, shared by every caller of the same key."""
+
+    __slots__ = ("task", "waiters")
+
+    def __init__(self, task: asyncio.Future[_Outcome]) -> None:
+        self.task = task
+        self.waiters = 0
+
+
+def _tokens(entry: Entry) -> dict[str, Any] | None:
+    usage = entry.usage
+    return usage.get("tokens") if usage else None
+
+
+class AICache:
+    """A cache over a chain of tiers.
+
+    ``AICache(CacheConfig(...))`` builds its tiers from the settings (``backend="auto"``: Redis
+    when ``redis_url`` is set, then files, then memory). Use ``await cache.get(*parts)`` and
+    ``await cache.set(*parts, value=...)`` for keys made of plain parts, or ``@ai_cached`` and
+    ``cached_client`` which are built on :meth:`call`.
+    """
+
+    def __init__(
+        self,
+        config: CacheConfig | None = None,
+        *,
+        backend: BackendSpec = None,
+        namespace: str | None = None,
+    ) -> None:
+        self.config = config or get_config()
+        self.namespace = check_name("namespace", namespace or self.config.namespace)
+        self.secret = self.config.secret
+        self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
+        self._flights: dict[str, _Flight] = {}
+
+    # -- keys made of parts -------------------------------------------------------------------
+
+    def key(self, *parts: Any, **named: Any) -> str:
+        """The key of a lookup by parts: ``aicache:<namespace>:manual:<sha256>``."""
+        return make_key(self.namespace, "manual", {"parts": list(parts), "named": named})
+
+    async def get(self, *parts: Any, default: Any = None) -> Any:
+        """The fresh value stored under these parts, else ``default``."""
+        key = self.key(*parts)
+        found = await self.lookup(key, _MANUAL, allow_stale=False)
+        if found is None:
+            _stats.miss(_MANUAL)
+            return default
+        return found[0]
+
+    async def set(
+        self, *parts: Any, value: Any, ttl: float | None = None, cost: float | None = None
+    ) -> bool:
+        """Store ``value`` under these parts for ``ttl`` seconds (default: the configured ttl).
+
+        Returns whether any tier stored it.
+        """
+        key = self.key(*parts)
+        policy = Policy(_MANUAL, self.config.ttl if ttl is None else ttl)
+        return await self.store(key, value, policy, duration=0.0, cost=(cost, None))
+
+    async def delete(self, *parts: Any) -> bool:
+        return await self.chain.delete(self.key(*parts))
+
+    async def clear(self, function: str | None = None) -> int:
+        """Remove this namespace's entries (or one function's) from every tier."""
+        prefix = f"{KEY_PREFIX}:{self.namespace}:"
+        if function is not None:
+            prefix += f"{function}:"
+        return await self.chain.clear(prefix)
+
+    def get_stats(self) -> dict[str, Any]:
+        """The global stats snapshot (see :mod:`aicache.stats`)."""
+        return _stats.snapshot()
+
+    async def close(self) -> None:
+        for flight in list(self._flights.values()):
+            flight.task.cancel()
+        await self.chain.close()
+
+    async def __aenter__(self) -> AICache:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- the core -----------------------------------------------------------------------------
+
+    async def call(
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any]],
+        policy: Policy,
+        *,
+        bypass: bool = False,
+    ) -> Any:
+        """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
+        what it returns. ``bypass`` skips the lookup and refreshes the stored entry."""
+        read, write = switches()
+        if bypass or not read:
+            return await self._join(key, fn, policy, write, fresh=True)
+        found = await self.lookup(key, policy.label, allow_stale=True)
+        if found is not None:
+            value, stale = found
+            if stale and key not in self._flights:
+                self._start(key, fn, policy, write)
+            return value
+        return await self._join(key, fn, policy, write, fresh=False)
+
+    async def lookup(
+        self, key: str, label: _stats.Label, *, allow_stale: bool
+    ) -> tuple[Any, bool] | None:
+        """``(value, stale)`` for a servable entry, counted as a hit; ``None`` otherwise."""
+        found = await self.chain.get(key)
+        for name in found.failed:
+            _stats.error(label, name)
+        if found.data is None:
+            return None
+        opened = await self._open(key, found, label)
+        if opened is None:
+            return None
+        value, entry = opened
+        now = _clock.now()
+        state = freshness(entry, now)
+        if state is Freshness.EXPIRED or (state is Freshness.STALE and not allow_stale):
+            return None
+        assert found.tier is not None
+        if found.missed:
+            await self._backfill(key, found, entry, now)
+        stale = state is Freshness.STALE
+        _stats.hit(label, found.tier.name, entry.cost, entry.duration, _tokens(entry), stale=stale)
+        remember(
+            value,
+            CacheInfo(True, found.tier.name, now - entry.created, entry.cost, key, stale=stale),
+        )
+        return value, stale
+
+    async def _open(self, key: str, found: Lookup, label: _stats.Label) -> tuple[Any, Entry] | None:
+        assert found.data is not None and found.tier is not None
+        tier = found.tier
+        try:
+            entry = decode(key, found.data, self.secret)
+            return load_value(entry.tag, entry.payload), entry
+        except UnknownType as exc:
+            warn_once(
+                f"type:{exc}",
+                "aicache: an entry holds a %s, which this process has not registered; treating "
+                "it as a miss (call aicache.register_type, or import the provider module)",
+                exc,
+            )
+            return None
+        except BadEntry as exc:
+            tampered = isinstance(exc, TamperedEntry)
+            reason = "tampered" if tampered else "corrupt"
+        except Exception as exc:  # a registered type refused the stored data
+            reason = f"unreadable ({type(exc).__name__})"
+        _stats.error(label, tier.name, tampered=reason == "tampered")
+        warn_once(
+            f"bad:{tier.name}:{reason}",
+            "aicache: %s entry in tier %s; deleting it (%s)",
+            reason,
+            tier.name,
+            key,
+        )
+        await self.chain.delete(key, [tier])
+        return None
+
+    async def _backfill(self, key: str, found: Lookup, entry: Entry, now: float) -> None:
+        """Copy an entry served by a lower tier into the healthy tiers above that missed it."""
+        assert found.data is not None
+        end = entry.stale_until or entry.expires
+        ttl = None if end is None else end - now
+        if ttl is None or ttl > 0:
+            await self.chain.set(key, found.data, ttl, found.missed)
+
+    async def _join(
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any]],
+        policy: Policy,
+        write: bool,
+        *,
+        fresh: bool,
+    ) -> Any:
+        flight = None if fresh else self._flights.get(key)
+        leader = flight is None
+        if flight is None:
+            _stats.miss(policy.label, bypass=fresh)
+            flight = self._start(key, fn, policy, write)
+        flight.waiters += 1
+        try:
+            outcome = await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            if flight.waiters == 1 and not flight.task.done():
+                # The last caller gave up: stop the call rather than let it run for nobody.
+                if self._flights.get(key) is flight:
+                    del self._flights[key]
+                flight.task.cancel()
+            raise
+        finally:
+            flight.waiters -= 1
+        if leader:
+            remember(outcome.value, CacheInfo(False, None, 0.0, 0.0, key))
+            return outcome.value
+        return self._share(key, outcome, policy)
+
+    def _share(self, key: str, outcome: _Outcome, policy: Policy) -> Any:
+        """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for."""
+        entry = outcome.entry
+        _stats.count(policy.label, "coalesced")
+        if entry is None:
+            return outcome.value  # not storable, so not copyable either
+        value = load_value(entry.tag, orjson.loads(orjson.dumps(entry.payload)))
+        _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
+        remember(value, CacheInfo(True, "coalesced", 0.0, entry.cost, key, coalesced=True))
+        return value
+
+    def _start(
+        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
+    ) -> _Flight:
+        flight = _Flight(asyncio.ensure_future(self._run(key, fn, policy, write)))
+        self._flights[key] = flight
+        flight.task.add_done_callback(functools.partial(self._landed, key, flight, policy))
+        return flight
+
+    def _landed(
+        self, key: str, flight: _Flight, policy: Policy, task: asyncio.Future[_Outcome]
+    ) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if task.cancelled():
+            return
+        exc = task.exception()  # also marks it retrieved when nobody waited (a refresh)
+        if exc is not None and flight.waiters == 0:
+            _stats.count(policy.label, "refresh_failures")
+            log.warning(
+                "aicache: background refresh of %s failed: %r; the stale entry stays", key, exc
+            )
+
+    async def _run(
+        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
+    ) -> _Outcome:
+        started = _clock.monotonic()
+        value = await fn()
+        duration = _clock.monotonic() - started
+        cost = self._cost(value, policy)
+        _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
+        if not (write and self._worth_storing(value, policy)):
+            return _Outcome(value, None)
+        encoded = self._encode(key, value, policy, duration, cost)
+        if encoded is None:
+            return _Outcome(value, None)
+        entry, data, ttl = encoded
+        await self._write(key, data, ttl, policy.label)
+        return _Outcome(value, entry)
+
+    def _cost(self, value: Any, policy: Policy) -> Cost:
+        if policy.cost is None:
+            return _NO_COST
+        try:
+            return policy.cost(value)
+        except Exception as exc:
+            warn_once(f"cost:{policy.label}", "aicache: pricing %s failed: %r", policy.label, exc)
+            return _NO_COST
+
+    def _worth_storing(self, value: Any, policy: Policy) -> bool:
+        if policy.should_cache is None:
+            return True
+        try:
+            if policy.should_cache(value):
+                return True
+        except Exception:
+            log.exception("aicache: should_cache of %s raised; not storing", policy.label[0])
+        _stats.count(policy.label, "not_stored")
+        return False
+
+    async def store(
+        self, key: str, value: Any, policy: Policy, duration: float, cost: Cost
+    ) -> bool:
+        """Encode ``value`` and write it to every healthy tier; return whether any stored it."""
+        encoded = self._encode(key, value, policy, duration, cost)
+        return encoded is not None and await self._write(key, encoded[1], encoded[2], policy.label)
+
+    def _encode(
+        self, key: str, value: Any, policy: Policy, duration: float, cost: Cost
+    ) -> tuple[Entry, bytes, float | None] | None:
+        """``(entry, stored bytes, storage ttl)``, or ``None`` (logged, counted) if not storable."""
+        name = policy.label[0]
+        try:
+            tag, payload = dump_value(value)
+            now = _clock.now()
+            expires, stale_until, storage_ttl = lifetimes(now, policy.ttl, policy.stale_ttl)
+            entry = Entry(payload, tag, now, expires, stale_until, duration, cost[0], cost[1])
+            data = encode(key, entry, self.secret)
+        except (UnstorableResult, TypeError, orjson.JSONEncodeError) as exc:
+            warn_once(f"unstorable:{name}:{type(value)}", "aicache: %s: not caching: %s", name, exc)
+            _stats.count(policy.label, "not_stored")
+            return None
+        if len(data) > self.config.max_entry_bytes:
+            warn_once(
+                f"size:{name}",
+                "aicache: an entry of %s is %d bytes, over max_entry_bytes=%d; not storing it",
+                name,
+                len(data),
+                self.config.max_entry_bytes,
+            )
+            _stats.count(policy.label, "not_stored")
+            return None
+        return entry, data, storage_ttl
+
+    async def _write(self, key: str, data: bytes, ttl: float | None, label: _stats.Label) -> bool:
+        stored, failed = await self.chain.set(key, data, ttl)
+        for name in failed:
+            _stats.error(label, name)
+        if stored:
+            _stats.count(label, "stores")
+        return bool(stored)

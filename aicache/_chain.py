@@ -1,0 +1,119 @@
+"""Tiers in order, each behind a circuit breaker. Bytes in, bytes out.
+
+A tier that raises or times out is skipped (its breaker opens) and the next one answers; no
+backend error ever leaves the chain. Stores go to every tier whose breaker is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._breaker import Breaker
+from .backends._base import Backend
+
+__all__ = ["Chain", "Lookup", "Tier"]
+
+log = logging.getLogger("aicache")
+
+
+@dataclass(slots=True)
+class Tier:
+    backend: Backend
+    breaker: Breaker
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+
+@dataclass(slots=True)
+class Lookup:
+    """What a read found: the bytes and the tier that served them, the healthy tiers that missed
+    (candidates for a back-fill) and the names of the tiers that failed."""
+
+    data: bytes | None
+    tier: Tier | None
+    missed: tuple[Tier, ...] = ()
+    failed: tuple[str, ...] = ()
+
+
+_NOTHING = Lookup(None, None)
+
+
+class Chain:
+    def __init__(self, backends: Sequence[Backend], cooldown: float) -> None:
+        if not backends:
+            raise ValueError("a cache needs at least one backend")
+        self.tiers = tuple(Tier(b, Breaker(b.name, cooldown)) for b in backends)
+
+    async def get(self, key: str) -> Lookup:
+        missed: tuple[Tier, ...] = ()
+        failed: tuple[str, ...] = ()
+        for tier in self.tiers:
+            if not tier.breaker.allow():
+                continue
+            try:
+                data = await tier.backend.get(key)
+            except Exception as exc:
+                tier.breaker.failure(exc)
+                failed += (tier.name,)
+                continue
+            except BaseException:
+                tier.breaker.probing = False
+                raise
+            tier.breaker.success()
+            if data is not None:
+                return Lookup(data, tier, missed, failed)
+            missed += (tier,)
+        return Lookup(None, None, missed, failed) if missed or failed else _NOTHING
+
+    async def set(
+        self, key: str, data: bytes, ttl: float | None, tiers: Sequence[Tier] | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Write to every healthy tier (or to ``tiers``); return (stored in, failed) tier names."""
+        stored: list[str] = []
+        failed: list[str] = []
+        for tier in self.tiers if tiers is None else tiers:
+            if not tier.breaker.allow():
+                continue
+            try:
+                await tier.backend.set(key, data, ttl)
+            except Exception as exc:
+                tier.breaker.failure(exc)
+                failed.append(tier.name)
+                continue
+            except BaseException:
+                tier.breaker.probing = False
+                raise
+            tier.breaker.success()
+            stored.append(tier.name)
+        return stored, failed
+
+    async def delete(self, key: str, tiers: Sequence[Tier] | None = None) -> bool:
+        """Remove ``key`` from every reachable tier; return whether any tier held it."""
+        found = False
+        for tier in self.tiers if tiers is None else tiers:
+            try:
+                found = await tier.backend.delete(key) or found
+            except Exception as exc:
+                tier.breaker.failure(exc)
+        return found
+
+    async def clear(self, prefix: str) -> int:
+        """Remove every key under ``prefix`` from every reachable tier; return the most any held."""
+        most = 0
+        for tier in self.tiers:
+            try:
+                most = max(most, await tier.backend.clear(prefix))
+            except Exception as exc:
+                tier.breaker.failure(exc)
+        return most
+
+    async def close(self) -> None:
+        for tier in self.tiers:
+            try:
+                await tier.backend.close()
+            except Exception as exc:  # closing must not fail shutdown
+                log.debug("aicache: closing tier %s failed: %r", tier.name, exc)

@@ -1,0 +1,275 @@
+"""``@ai_cached``: cache an async function's results under canonical keys of its arguments."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Coroutine, Iterable
+from datetime import timedelta
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+from ._cache import AICache, Cost, Policy
+from ._config import generation, get_config
+from ._errors import ConfigError
+from ._keys import KeyBuilder
+from ._policy import seconds
+from ._shared import shared_cache
+from ._types import codec_for
+from .backends import BackendSpec
+
+__all__ = ["CacheHandle", "CachedFunction", "ai_cached"]
+
+P = ParamSpec("P")
+P2 = ParamSpec("P2")
+R = TypeVar("R")
+S = TypeVar("S")
+
+BYPASS = "bypass_cache"
+_DEFAULT: Any = object()
+_UNBOUND: Any = object()
+
+
+class _Setup:
+    """Everything decided once per decorated function; the cache itself is resolved lazily."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, Any]],
+        builder: KeyBuilder,
+        namespace: str | None,
+        ttl: Any,
+        stale_ttl: float | None,
+        backend: BackendSpec,
+        should_cache: Callable[[Any], bool] | None,
+        cost: Callable[[Any], Cost] | None,
+    ) -> None:
+        self.fn = fn
+        self.builder = builder
+        self.namespace = namespace  # None: the configured namespace, looked up when resolving
+        self.ttl = ttl
+        self.stale_ttl = stale_ttl
+        self.backend = backend
+        self.should_cache = should_cache
+        self.cost = cost
+        self.generation = -1
+        self.cache: AICache | None = None
+        self.policy: Policy | None = None
+
+    def resolve(self) -> AICache | None:
+        """The cache to use now (``None`` when caching is switched off in the settings)."""
+        gen = generation()
+        if gen != self.generation:
+            config = get_config()
+            if self.namespace is None and self.builder.namespace != config.namespace:
+                self.builder = self.builder.renamed(config.namespace)
+            ttl = config.ttl if self.ttl is _DEFAULT else self.ttl
+            self.policy = Policy(
+                (self.builder.function, "", ""), ttl, self.stale_ttl, self.should_cache, self.cost
+            )
+            self.cache = shared_cache(self.backend) if config.enabled else None
+            self.generation = gen
+        return self.cache
+
+
+class CacheHandle(Generic[P, R]):
+    """``f.cache``: look at and manage one function's entries."""
+
+    def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
+        self._setup = setup
+        self._instance = instance
+
+    def _args(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return args if self._instance is _UNBOUND else (self._instance, *args)
+
+    def _cache(self) -> AICache:
+        # Managing entries works even while caching is switched off.
+        return self._setup.resolve() or shared_cache(self._setup.backend)
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """The key these arguments are stored under."""
+        self._setup.resolve()
+        return self._setup.builder.key(self._args(args), kwargs)
+
+    def explain(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        """The canonical document behind :meth:`key`: compare two to see why they differ."""
+        self._setup.resolve()
+        return self._setup.builder.explain(self._args(args), kwargs)
+
+    async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Remove the entry of these arguments from every tier; return whether one existed."""
+        cache = self._cache()
+        return await cache.chain.delete(self._setup.builder.key(self._args(args), kwargs))
+
+    async def clear(self) -> int:
+        """Remove every entry of this function from every tier."""
+        cache = self._cache()
+        return await cache.chain.clear(self._setup.builder.prefix)
+
+    async def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call through and store the fresh result: ``bypass_cache=True`` with full typing."""
+        result: R = await _invoke(self._setup, self._args(args), dict(kwargs), bypass=True)
+        return result
+
+
+async def _invoke(
+    setup: _Setup, args: tuple[Any, ...], kwargs: dict[str, Any], bypass: bool
+) -> Any:
+    cache = setup.cache if setup.generation == generation() else setup.resolve()
+    if cache is None:
+        return await setup.fn(*args, **kwargs)
+    key = setup.builder.key(args, kwargs)
+    assert setup.policy is not None
+    return await cache.call(key, lambda: setup.fn(*args, **kwargs), setup.policy, bypass=bypass)
+
+
+class CachedFunction(Generic[P, R]):
+    """An ``@ai_cached`` function. Call it as the original; ``f.cache`` manages its entries.
+
+    Any call also accepts ``bypass_cache=True``: skip the lookup, call through, store the result.
+    """
+
+    def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
+        self._setup = setup
+        self._instance = instance
+        functools.update_wrapper(self, setup.fn)
+
+    @property
+    def cache(self) -> CacheHandle[P, R]:
+        return CacheHandle(self._setup, self._instance)
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        if self._instance is not _UNBOUND:
+            args = (self._instance, *args)  # type: ignore[assignment]
+        result: R = await _invoke(self._setup, args, kwargs, bypass)
+        return result
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> CachedFunction[P, R]: ...
+
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[S, P2], R], instance: S, owner: type[Any]
+    ) -> CachedFunction[P2, R]: ...
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return CachedFunction(self._setup, instance)
+
+    def __repr__(self) -> str:
+        return f"<ai_cached {self._setup.builder.function}>"
+
+
+def _cost_option(
+    cost: float | Callable[[Any], float | None] | None,
+) -> Callable[[Any], Cost] | None:
+    if cost is None:
+        return None
+    if callable(cost):
+        price = cost
+        return lambda result: (price(result), None)
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or cost < 0:
+        raise ConfigError(f"cost= must be USD per call (a number >= 0) or a callable, not {cost!r}")
+    fixed: Cost = (float(cost), None)
+    return lambda result: fixed
+
+
+def _register_return_type(fn: Callable[..., Any]) -> None:
+    """Allow the annotated return type, so a new process can rebuild entries written earlier."""
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:
+        return
+    if isinstance(hint, type):
+        codec_for(hint)
+
+
+@overload
+def ai_cached(fn: Callable[P, Coroutine[Any, Any, R]], /) -> CachedFunction[P, R]: ...
+
+
+@overload
+def ai_cached(
+    fn: None = None,
+    /,
+    *,
+    ttl: float | timedelta | None = ...,
+    backend: BackendSpec = ...,
+    namespace: str | None = ...,
+    ignore: Iterable[str] = ...,
+    key: Callable[..., Any] | None = ...,
+    round_floats: int | None = ...,
+    should_cache: Callable[[Any], bool] | None = ...,
+    cost: float | Callable[[Any], float | None] | None = ...,
+    stale_ttl: float | timedelta | None = ...,
+    name: str | None = ...,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], CachedFunction[P, R]]: ...
+
+
+def ai_cached(
+    fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
+    /,
+    *,
+    ttl: float | timedelta | None = _DEFAULT,
+    backend: BackendSpec = None,
+    namespace: str | None = None,
+    ignore: Iterable[str] = (),
+    key: Callable[..., Any] | None = None,
+    round_floats: int | None = None,
+    should_cache: Callable[[Any], bool] | None = None,
+    cost: float | Callable[[Any], float | None] | None = None,
+    stale_ttl: float | timedelta | None = None,
+    name: str | None = None,
+) -> Any:
+    """Cache an ``async def`` function's results.
+
+    - ``ttl``: seconds or a ``timedelta`` an entry stays fresh (default: the configured ttl;
+      ``None``: until evicted). ``stale_ttl``: how long after that it may still be served while
+      one background call refreshes it.
+    - ``backend``: a tier name, a ``Backend``, or a list of them (default: the configured chain).
+    - ``namespace``: the key namespace (default: the configured one).
+    - ``ignore``: parameter names left out of the key (``self``/``cls`` always are).
+    - ``key``: a callable taking the call's arguments and returning the document to hash instead.
+    - ``round_floats``: round floats to this many digits before keying (near-equal inputs share).
+    - ``should_cache``: ``result -> bool``; a result it refuses is returned but not stored.
+    - ``cost``: USD per call, or ``result -> USD``: counted as spent on a miss, saved on a hit.
+    - ``name``: the function's name in keys and stats (default: ``module.qualname``).
+    """
+
+    def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> CachedFunction[P, R]:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(
+                f"@ai_cached needs an async def function; {getattr(func, '__qualname__', func)!r} "
+                "is not one"
+            )
+        if BYPASS in inspect.signature(func).parameters:
+            raise ConfigError(
+                f"{func.__qualname__} has a parameter named {BYPASS!r}, which @ai_cached reserves "
+                "for skipping the cache on one call; rename the parameter"
+            )
+        builder = KeyBuilder(
+            func,
+            namespace=namespace or "default",
+            ignore=ignore,
+            key=key,
+            round_floats=round_floats,
+            name=name,
+        )
+        setup = _Setup(
+            func,
+            builder,
+            namespace,
+            _DEFAULT if ttl is _DEFAULT else seconds("ttl", ttl),
+            seconds("stale_ttl", stale_ttl),
+            backend,
+            should_cache,
+            _cost_option(cost),
+        )
+        _register_return_type(func)
+        return CachedFunction(setup)
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

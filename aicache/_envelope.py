@@ -1,0 +1,118 @@
+"""The stored format of one entry: a versioned, optionally signed orjson document.
+
+Layout: ``b"aic1:" + body`` unsigned, or ``b"aic1s" + HMAC-SHA256(secret, key + NUL + body) +
+body`` signed. The body holds the payload and its metadata. The algorithm is fixed here, never read
+from the entry, and decoding never executes anything: a bad entry is a :class:`BadEntry`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+__all__ = ["BadEntry", "Entry", "TamperedEntry", "decode", "encode"]
+
+VERSION = 1
+_PLAIN = b"aic1:"
+_SIGNED = b"aic1s"
+_HEAD = len(_PLAIN)
+_MAC = hashlib.sha256().digest_size
+
+
+class BadEntry(Exception):
+    """Stored bytes that are not a valid entry of this version (corrupt, truncated, foreign)."""
+
+
+class TamperedEntry(BadEntry):
+    """A signed cache whose entry is unsigned or fails its signature check."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """One cached result with what is known about the call that produced it."""
+
+    payload: Any
+    tag: str | None = None
+    created: float = 0.0
+    expires: float | None = None  # end of freshness
+    stale_until: float | None = None  # end of the stale-while-revalidate window
+    duration: float = 0.0  # seconds the original call took
+    cost: float | None = None  # USD the original call cost, None if unknown
+    usage: dict[str, Any] | None = field(default=None)  # provider, model, token counts
+
+
+def _mac(secret: bytes, key: str, body: bytes) -> bytes:
+    return hmac.digest(secret, key.encode() + b"\x00" + body, "sha256")
+
+
+def encode(key: str, entry: Entry, secret: bytes | None = None) -> bytes:
+    body = orjson.dumps(
+        {
+            "v": VERSION,
+            "t": entry.tag,
+            "c": entry.created,
+            "x": entry.expires,
+            "s": entry.stale_until,
+            "d": entry.duration,
+            "$": entry.cost,
+            "u": entry.usage,
+            "p": entry.payload,
+        }
+    )
+    if secret is None:
+        return _PLAIN + body
+    return _SIGNED + _mac(secret, key, body) + body
+
+
+def _number(value: Any, *, optional: bool) -> bool:
+    if value is None:
+        return optional
+    return type(value) in (int, float)
+
+
+def decode(key: str, data: bytes, secret: bytes | None = None) -> Entry:
+    """Parse and check stored bytes; raise :class:`BadEntry` or :class:`TamperedEntry`."""
+    head = data[:_HEAD]
+    if head == _SIGNED:
+        body = data[_HEAD + _MAC :]
+        if secret is not None and not hmac.compare_digest(
+            data[_HEAD : _HEAD + _MAC], _mac(secret, key, body)
+        ):
+            raise TamperedEntry("signature does not match")
+    elif head == _PLAIN:
+        if secret is not None:
+            raise TamperedEntry("entry is not signed")
+        body = data[_HEAD:]
+    else:
+        raise BadEntry("not an aicache entry of this version")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadEntry("body is not valid JSON") from None
+    if (
+        type(doc) is not dict
+        or doc.get("v") != VERSION
+        or "p" not in doc
+        or not _number(doc.get("c"), optional=False)
+        or not _number(doc.get("x"), optional=True)
+        or not _number(doc.get("s"), optional=True)
+        or not _number(doc.get("d"), optional=False)
+        or not _number(doc.get("$"), optional=True)
+        or not isinstance(doc.get("t"), str | None)
+        or not isinstance(doc.get("u"), dict | None)
+    ):
+        raise BadEntry("body does not have the fields of an entry")
+    return Entry(
+        payload=doc["p"],
+        tag=doc["t"],
+        created=doc["c"],
+        expires=doc["x"],
+        stale_until=doc["s"],
+        duration=doc["d"],
+        cost=doc["$"],
+        usage=doc["u"],
+    )

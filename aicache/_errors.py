@@ -1,0 +1,29 @@
+"""Every exception aicache raises to its callers lives here.
+
+Only a user's own mistake surfaces as an exception: an argument that cannot be keyed, a bad option
+or setting. Backend failures, corrupt entries and timeouts never reach a caller; they become misses.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AICacheError", "BackendError", "ConfigError", "KeyBuildError"]
+
+
+class AICacheError(Exception):
+    """Base class of aicache's own exceptions."""
+
+
+class KeyBuildError(AICacheError, TypeError):
+    """An argument cannot be turned into a cache key.
+
+    The message names the argument path (for example ``features['tempo']``), its type, and how to
+    fix the call.
+    """
+
+
+class ConfigError(AICacheError, ValueError):
+    """A setting or option has a value aicache cannot use; the message names it."""
+
+
+class BackendError(AICacheError):
+    """A storage tier failed. Raised by backends, always caught by the chain, never by callers."""

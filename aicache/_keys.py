@@ -1,0 +1,334 @@
+"""Canonical cache keys: bound arguments → one canonical orjson document → SHA-256.
+
+The document is canonical: equal calls give equal bytes in every process (dict keys sorted, sets
+sorted, no ``repr()``/``id()``/``hash()``), and values that plain JSON would blur stay apart (NaN,
+±Inf and None; ``1`` and ``"1"``; ``{1: x}`` and ``{"1": x}``; bytes and str). Values JSON has no
+word for are written as a one-key object whose key starts with NUL, which no ordinary data holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import hashlib
+import inspect
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from ._errors import ConfigError, KeyBuildError
+
+__all__ = [
+    "KEY_PREFIX",
+    "KEY_VERSION",
+    "KeyBuilder",
+    "canonical",
+    "encode",
+    "function_name",
+    "make_key",
+]
+
+KEY_VERSION = 1
+KEY_PREFIX = "aicache"
+_TAG = "\x00"
+_SORT = orjson.OPT_SORT_KEYS
+_FAST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+_NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _tagged(tag: str, value: Any) -> dict[str, Any]:
+    return {_TAG + tag: value}
+
+
+def _float(x: float, digits: int | None) -> Any:
+    if math.isfinite(x):
+        if digits is None:
+            return x
+        rounded = round(x, digits)
+        return 0.0 if rounded == 0 else rounded  # -0.0 and 0.0 are one value
+    return _tagged("float", "nan" if x != x else ("inf" if x > 0 else "-inf"))
+
+
+def _sort_by_encoding(items: Iterable[Any]) -> list[Any]:
+    return sorted(items, key=lambda v: orjson.dumps(v, option=_SORT))
+
+
+def _model_dump(value: Any) -> Any:
+    """Pydantic v2 models (``model_dump``) and v1 models (``dict``), else ``NotImplemented``."""
+    dump = getattr(value, "model_dump", None)
+    if callable(dump) and hasattr(type(value), "model_fields"):
+        return dump()
+    return NotImplemented
+
+
+def canonical(value: Any, path: str = "value", round_floats: int | None = None) -> Any:
+    """Return ``value`` as plain JSON data in canonical form, or raise :class:`KeyBuildError`.
+
+    ``path`` names the value in error messages, e.g. ``features['tempo']``.
+    """
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value
+    if t is int:
+        return value if -(2**63) <= value < 2**64 else _tagged("int", str(value))
+    if t is float:
+        return _float(value, round_floats)
+    if isinstance(value, enum.Enum):
+        return canonical(value.value, f"{path}.value", round_floats)
+    if isinstance(value, Mapping):
+        return _canonical_mapping(value, path, round_floats)
+    if isinstance(value, list | tuple):
+        return [canonical(v, f"{path}[{i}]", round_floats) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool | int):
+        return canonical(int(value) if not isinstance(value, bool) else value, path, round_floats)
+    if isinstance(value, float):
+        return _float(float(value), round_floats)
+    if isinstance(value, set | frozenset):
+        items = [canonical(v, f"{path}{{item}}", round_floats) for v in value]
+        return _tagged("set", _sort_by_encoding(items))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _tagged("bytes", base64.b64encode(bytes(value)).decode("ascii"))
+    if isinstance(value, _dt.datetime | _dt.date | _dt.time):
+        return _tagged(type(value).__name__ if t in _DT_TYPES else "datetime", value.isoformat())
+    if isinstance(value, decimal.Decimal):
+        return _tagged("decimal", str(value))
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    dumped = _model_dump(value)
+    if dumped is not NotImplemented:
+        return canonical(dumped, path, round_floats)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: canonical(getattr(value, f.name), f"{path}.{f.name}", round_floats)
+            for f in dataclasses.fields(value)
+        }
+    numpy_value = _numpy(value, path, round_floats)
+    if numpy_value is not NotImplemented:
+        return numpy_value
+    raise KeyBuildError(
+        f"cannot build a cache key: {path} is a {t.__module__}.{t.__qualname__}, which aicache "
+        "cannot encode canonically (it never keys on repr() or id()). Pass plain data (dict, list, "
+        "str, number, enum, dataclass, pydantic model, numpy array) instead, leave the argument "
+        f"out with ignore=({path.split('[')[0].split('.')[0]!r},), or build the key yourself "
+        "with key=..."
+    )
+
+
+_DT_TYPES = (_dt.datetime, _dt.date, _dt.time)
+
+
+def _canonical_mapping(value: Mapping[Any, Any], path: str, digits: int | None) -> Any:
+    out: dict[str, Any] = {}
+    pairs: list[list[Any]] = []
+    for k, v in value.items():
+        ck = canonical(k, f"{path} key {k!r:.40}", digits)
+        cv = canonical(v, f"{path}[{k!r}]", digits)
+        if type(ck) is str:
+            out[ck] = cv
+        pairs.append([ck, cv])
+    if len(out) == len(pairs):
+        return out
+    return _tagged("map", _sort_by_encoding(pairs))
+
+
+def _numpy(value: Any, path: str, digits: int | None) -> Any:
+    module = type(value).__module__
+    if not module.startswith("numpy"):
+        return NotImplemented
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        data = canonical(value.tolist(), path, digits)
+        return _tagged(
+            "ndarray", {"dtype": str(value.dtype), "shape": list(value.shape), "data": data}
+        )
+    if isinstance(value, np.generic):
+        return canonical(value.item(), path, digits)
+    return NotImplemented
+
+
+def _fast_default(value: Any) -> Any:
+    # orjson calls this only for types it does not write itself. Anything odd (NaN inside a numpy
+    # array, an unknown type) is settled by the slow path, which also names the argument.
+    if isinstance(value, set | frozenset | bytes | bytearray | decimal.Decimal):
+        return canonical(value)
+    if isinstance(value, _DT_TYPES):
+        return canonical(value)
+    dumped = _model_dump(value)
+    if dumped is not NotImplemented:
+        return dumped
+    return canonical(value)
+
+
+def encode(document: Any, round_floats: int | None = None) -> bytes:
+    """Canonical bytes of ``document`` (normally the dict of bound arguments).
+
+    Fast path: orjson writes the document directly. That is exact unless a value became ``null``
+    without being ``None`` (orjson writes NaN and ±Inf as ``null``), so the fast result is kept
+    only when its ``null`` count equals the number of top-level ``None`` arguments; otherwise,
+    and when floats are rounded, the document is canonicalised in Python first.
+    """
+    if round_floats is None:
+        try:
+            out = orjson.dumps(document, default=_fast_default, option=_FAST_OPTS)
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+        else:
+            nones = sum(v is None for v in document.values()) if type(document) is dict else 0
+            if out.count(b"null") == nones + (document is None):
+                return out
+    return orjson.dumps(canonical(document, "value", round_floats), option=_SORT)
+
+
+def function_name(fn: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function: the middle part of its keys."""
+    return f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def check_name(kind: str, value: str) -> str:
+    """Namespaces appear inside keys and Redis patterns: keep them to a safe alphabet."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise ConfigError(
+            f"{kind} {value!r} is not usable: use letters, digits, '_', '-' and '.' only"
+        )
+    return value
+
+
+def _header(namespace: str, function: str) -> bytes:
+    """The hashed document's opening: format version, namespace and function, then the args."""
+    header = {"v": KEY_VERSION, "ns": namespace, "fn": function}
+    return orjson.dumps(header, option=_SORT)[:-1] + b',"args":'
+
+
+def make_key(namespace: str, function: str, document: Any) -> str:
+    """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
+    body = encode(document)
+    digest = hashlib.sha256(_header(namespace, function) + body + b"}").hexdigest()
+    return f"{KEY_PREFIX}:{namespace}:{function}:{digest}"
+
+
+class _Binder:
+    """Binds call arguments to parameter names as ``inspect.Signature.bind`` would, with
+    defaults applied, several times faster for the usual signature (no ``*args``/``**kwargs``)."""
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        self.signature = signature
+        params = list(signature.parameters.values())
+        kinds = {p.kind for p in params}
+        self.simple = not kinds & {
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        }
+        self.positional = tuple(
+            p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+        self.keyword = frozenset(p.name for p in params if p.kind != p.POSITIONAL_ONLY)
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self.count = len(params)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.simple and len(args) <= len(self.positional):
+            bound = dict(self.defaults)
+            bound.update(zip(self.positional, args, strict=False))
+            for name, value in kwargs.items():
+                if name not in self.keyword or name in self.positional[: len(args)]:
+                    break
+                bound[name] = value
+            else:
+                if len(bound) == self.count:
+                    return bound
+        # Unusual shapes and wrong calls: let inspect bind, or raise the TypeError Python would.
+        ba = self.signature.bind(*args, **kwargs)
+        ba.apply_defaults()
+        return dict(ba.arguments)
+
+
+class KeyBuilder:
+    """Builds the keys of one function. Everything that does not depend on the call is
+    computed once, here."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        namespace: str,
+        ignore: Iterable[str] = (),
+        key: Callable[..., Any] | None = None,
+        round_floats: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self._fn = fn
+        self._given_ignore = tuple(ignore)
+        self.namespace = check_name("namespace", namespace)
+        self.function = name or function_name(fn)
+        self.signature = inspect.signature(fn)
+        self._binder = _Binder(self.signature)
+        names = list(self.signature.parameters)
+        self.ignore = frozenset(self._given_ignore)
+        unknown = self.ignore - set(names)
+        if unknown:
+            raise ConfigError(
+                f"ignore= names {sorted(unknown)} that {self.function} does not have; "
+                f"its parameters are {names}"
+            )
+        if names and names[0] in ("self", "cls"):
+            self.ignore |= {names[0]}
+        if round_floats is not None and (
+            not isinstance(round_floats, int) or isinstance(round_floats, bool)
+        ):
+            raise ConfigError(f"round_floats must be an int (digits) or None, not {round_floats!r}")
+        self.round_floats = round_floats
+        self.key_fn = key
+        self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
+        self._head = _header(self.namespace, self.function)
+
+    def renamed(self, namespace: str) -> KeyBuilder:
+        """The same builder under another namespace."""
+        return KeyBuilder(
+            self._fn,
+            namespace=namespace,
+            ignore=self._given_ignore,
+            key=self.key_fn,
+            round_floats=self.round_floats,
+            name=self.function,
+        )
+
+    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The document that is hashed: bound arguments less the ignored ones, or ``key(...)``."""
+        if self.key_fn is not None:
+            return self.key_fn(*args, **kwargs)
+        bound = self._binder.bind(args, kwargs)
+        for name in self.ignore:
+            bound.pop(name, None)
+        return bound
+
+    def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        body = self.encode(self.arguments(args, kwargs))
+        return self.prefix + hashlib.sha256(self._head + body + b"}").hexdigest()
+
+    def encode(self, document: Any) -> bytes:
+        try:
+            return encode(document, self.round_floats)
+        except KeyBuildError as exc:
+            raise KeyBuildError(f"{self.function}: {exc}") from None
+
+    def explain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The canonical document behind :meth:`key`, as plain data."""
+        document = self.arguments(args, kwargs)
+        self.encode(document)  # raises the same KeyBuildError key() would
+        return {
+            "key": self.key(args, kwargs),
+            "version": KEY_VERSION,
+            "namespace": self.namespace,
+            "function": self.function,
+            "arguments": orjson.loads(self.encode(document)),
+        }

@@ -1,0 +1,124 @@
+"""Which result types a cache entry may hold, and how each is written and rebuilt.
+
+A stored entry names its type by a tag. Only tags on this allowlist are rebuilt: a tag read from
+a cache never makes aicache import a module or call anything that was not registered in this
+process (by :func:`register_type`, by a provider module, or by a decorated function's return
+annotation).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["TypeCodec", "UnstorableResult", "dump_value", "load_value", "register_type"]
+
+_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+
+
+class UnstorableResult(Exception):
+    """A result aicache cannot store faithfully; it is returned to the caller but not cached."""
+
+
+class UnknownType(Exception):
+    """A stored entry names a type this process has not registered; the entry counts as a miss."""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeCodec:
+    """How to store one result type: ``dump`` turns it into JSON data, ``load`` rebuilds it."""
+
+    tag: str
+    cls: type[Any]
+    dump: Callable[[Any], Any]
+    load: Callable[[Any], Any]
+
+
+_by_tag: dict[str, TypeCodec] = {}
+_by_class: dict[type[Any], TypeCodec] = {}
+_lock = threading.Lock()
+
+
+def _tag_of(cls: type[Any]) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _pydantic_dump(value: Any) -> Any:
+    # The SDKs' own to_dict(mode="json") writes only what was received; model_dump() can write
+    # None into fields that model_validate then rejects.
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        try:
+            return to_dict(mode="json")
+        except TypeError:
+            pass
+    return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+def _is_pydantic(cls: type[Any]) -> bool:
+    return hasattr(cls, "model_validate") and hasattr(cls, "model_fields")
+
+
+def register_type(
+    cls: type[Any],
+    *,
+    dump: Callable[[Any], Any] | None = None,
+    load: Callable[[Any], Any] | None = None,
+    tag: str | None = None,
+) -> TypeCodec:
+    """Allow results of type ``cls`` to be cached and rebuilt on a hit.
+
+    Pydantic models need no arguments. Any other class needs ``dump`` (object → JSON data) and
+    ``load`` (JSON data → object). Registering the same class again replaces its codec.
+    """
+    if dump is None or load is None:
+        if not _is_pydantic(cls):
+            raise TypeError(
+                f"register_type({cls.__qualname__}) needs dump= and load= "
+                "(only pydantic models can be registered without them)"
+            )
+        dump = dump or _pydantic_dump
+        load = load or cls.model_validate
+    codec = TypeCodec(tag or _tag_of(cls), cls, dump, load)
+    with _lock:
+        _by_tag[codec.tag] = codec
+        _by_class[cls] = codec
+    return codec
+
+
+def codec_for(cls: type[Any]) -> TypeCodec | None:
+    """The registered codec of ``cls``; pydantic classes are registered on first sight."""
+    codec = _by_class.get(cls)
+    if codec is None and _is_pydantic(cls):
+        codec = register_type(cls)
+    return codec
+
+
+def dump_value(value: Any) -> tuple[str | None, Any]:
+    """``(tag, JSON data)`` for a result; raise :class:`UnstorableResult` if it cannot be kept."""
+    cls = type(value)
+    if cls in _JSON_TYPES:
+        return None, value
+    codec = codec_for(cls)
+    if codec is not None:
+        return codec.tag, codec.dump(value)
+    raise UnstorableResult(
+        f"a result of type {cls.__module__}.{cls.__qualname__} cannot be stored faithfully; "
+        "return plain JSON data or a pydantic model, or call aicache.register_type("
+        f"{cls.__qualname__}, dump=..., load=...)"
+    )
+
+
+def load_value(tag: str | None, data: Any) -> Any:
+    """Rebuild a stored result; raise :class:`UnknownType` for a tag not on the allowlist."""
+    if tag is None:
+        return data
+    codec = _by_tag.get(tag)
+    if codec is None:
+        raise UnknownType(tag)
+    return codec.load(data)
+
+
+register_type(tuple, dump=list, load=tuple, tag="tuple")

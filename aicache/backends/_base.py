@@ -1,0 +1,46 @@
+"""The storage interface: bytes under a key, with a time to live.
+
+A backend knows nothing of envelopes, keys' meaning or stats. It raises on failure (any exception);
+the chain turns that into a miss and opens the tier's circuit breaker.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+
+__all__ = ["Backend"]
+
+
+class Backend(ABC):
+    """One storage tier. Subclasses implement the five async methods below."""
+
+    #: Short name used in stats, logs and ``cache_info(...).tier``.
+    name: str = "backend"
+
+    @abstractmethod
+    async def get(self, key: str) -> bytes | None:
+        """Return the stored bytes, or ``None`` when absent or expired."""
+
+    @abstractmethod
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        """Store ``value`` for ``ttl`` seconds (``None``: until evicted)."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> bool:
+        """Remove one key; return whether it existed."""
+
+    @abstractmethod
+    async def clear(self, prefix: str) -> int:
+        """Remove every key that starts with ``prefix``; return how many. Never touches others."""
+
+    async def keys(self, prefix: str) -> AsyncIterator[str]:
+        """Yield the live keys that start with ``prefix`` (for inspection; may be slow)."""
+        return
+        yield  # pragma: no cover
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most tiers hold nothing
+        """Release connections and files. Safe to call twice."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
