@@ -45,6 +45,7 @@ class Policy:
     stale_ttl: float | None = None
     should_cache: Callable[[Any], bool] | None = None
     cost: Callable[[Any], Cost] | None = None
+    lock: bool = False  # single-flight across processes through a Redis lease
 
 
 @dataclass(slots=True)
@@ -303,7 +304,7 @@ class AICache:
         self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
     ) -> _Outcome:
         started = _clock.monotonic()
-        value = await fn()
+        value = await self._call(key, fn, policy)
         duration = _clock.monotonic() - started
         cost = self._cost(value, policy)
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
@@ -315,6 +316,10 @@ class AICache:
         entry, data, ttl = encoded
         await self._write(key, data, ttl, policy.label)
         return _Outcome(value, entry)
+
+    async def _call(self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy) -> Any:
+        """Run the real call. (Cross-process single-flight hooks in here when ``policy.lock``.)"""
+        return await fn()
 
     def _cost(self, value: Any, policy: Policy) -> Cost:
         if policy.cost is None:

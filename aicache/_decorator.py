@@ -43,6 +43,7 @@ class _Setup:
         backend: BackendSpec,
         should_cache: Callable[[Any], bool] | None,
         cost: Callable[[Any], Cost] | None,
+        lock: bool | None,
     ) -> None:
         self.fn = fn
         self.builder = builder
@@ -52,6 +53,7 @@ class _Setup:
         self.backend = backend
         self.should_cache = should_cache
         self.cost = cost
+        self.lock = lock  # None: the configured default
         self.generation = -1
         self.cache: AICache | None = None
         self.policy: Policy | None = None
@@ -65,7 +67,12 @@ class _Setup:
                 self.builder = self.builder.renamed(config.namespace)
             ttl = config.ttl if self.ttl is _DEFAULT else self.ttl
             self.policy = Policy(
-                (self.builder.function, "", ""), ttl, self.stale_ttl, self.should_cache, self.cost
+                (self.builder.function, "", ""),
+                ttl,
+                self.stale_ttl,
+                self.should_cache,
+                self.cost,
+                config.lock if self.lock is None else self.lock,
             )
             self.cache = shared_cache(self.backend) if config.enabled else None
             self.generation = gen
@@ -204,6 +211,7 @@ def ai_cached(
     should_cache: Callable[[Any], bool] | None = ...,
     cost: float | Callable[[Any], float | None] | None = ...,
     stale_ttl: float | timedelta | None = ...,
+    lock: bool | None = ...,
     name: str | None = ...,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], CachedFunction[P, R]]: ...
 
@@ -221,6 +229,7 @@ def ai_cached(
     should_cache: Callable[[Any], bool] | None = None,
     cost: float | Callable[[Any], float | None] | None = None,
     stale_ttl: float | timedelta | None = None,
+    lock: bool | None = None,
     name: str | None = None,
 ) -> Any:
     """Cache an ``async def`` function's results.
@@ -235,6 +244,7 @@ def ai_cached(
     - ``round_floats``: round floats to this many digits before keying (near-equal inputs share).
     - ``should_cache``: ``result -> bool``; a result it refuses is returned but not stored.
     - ``cost``: USD per call, or ``result -> USD``: counted as spent on a miss, saved on a hit.
+    - ``lock``: share one call across processes through a Redis lease (default: the setting).
     - ``name``: the function's name in keys and stats (default: ``module.qualname``).
     """
 
@@ -266,6 +276,7 @@ def ai_cached(
             backend,
             should_cache,
             _cost_option(cost),
+            lock,
         )
         _register_return_type(func)
         return CachedFunction(setup)
