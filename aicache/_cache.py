@@ -17,11 +17,11 @@ from typing import Any
 import orjson
 
 from . import _clock, _stats
-from ._chain import Chain, Lookup
+from ._chain import Chain, Lookup, Tier
 from ._config import CacheConfig, get_config
 from ._controls import switches
 from ._envelope import BadEntry, Entry, TamperedEntry, decode, encode
-from ._info import CacheInfo, remember
+from ._info import remember
 from ._keys import KEY_PREFIX, check_name, make_key
 from ._log import log, warn_once
 from ._policy import Freshness, freshness, lifetimes
@@ -177,45 +177,39 @@ class AICache:
         found = await self.chain.get(key)
         for name in found.failed:
             _stats.error(label, name)
-        if found.data is None:
+        if found.data is None or found.tier is None:
             return None
-        opened = await self._open(key, found, label)
-        if opened is None:
-            return None
-        value, entry = opened
-        now = _clock.now()
-        state = freshness(entry, now)
-        if state is Freshness.EXPIRED or (state is Freshness.STALE and not allow_stale):
-            return None
-        assert found.tier is not None
-        if found.missed:
-            await self._backfill(key, found, entry, now)
-        stale = state is Freshness.STALE
-        _stats.hit(label, found.tier.name, entry.cost, entry.duration, _tokens(entry), stale=stale)
-        remember(
-            value,
-            CacheInfo(True, found.tier.name, now - entry.created, entry.cost, key, stale=stale),
-        )
-        return value, stale
-
-    async def _open(self, key: str, found: Lookup, label: _stats.Label) -> tuple[Any, Entry] | None:
-        assert found.data is not None and found.tier is not None
-        tier = found.tier
         try:
             entry = decode(key, found.data, self.secret)
-            return load_value(entry.tag, entry.payload), entry
-        except UnknownType as exc:
+            value = load_value(entry.tag, entry.payload)
+        except Exception as exc:
+            await self._discard(key, found.tier, label, exc)
+            return None
+        now = _clock.now()
+        state = freshness(entry, now)
+        if state is not Freshness.FRESH and (state is Freshness.EXPIRED or not allow_stale):
+            return None
+        if found.missed:
+            await self._backfill(key, found, entry, now)
+        tier = found.tier.name
+        stale = state is Freshness.STALE
+        _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry), stale=stale)
+        remember(value, True, tier, entry.created, entry.cost, key, stale)
+        return value, stale
+
+    async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
+        """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""
+        if isinstance(exc, UnknownType):
             warn_once(
                 f"type:{exc}",
                 "aicache: an entry holds a %s, which this process has not registered; treating "
                 "it as a miss (call aicache.register_type, or import the provider module)",
                 exc,
             )
-            return None
-        except BadEntry as exc:
-            tampered = isinstance(exc, TamperedEntry)
-            reason = "tampered" if tampered else "corrupt"
-        except Exception as exc:  # a registered type refused the stored data
+            return
+        if isinstance(exc, BadEntry):
+            reason = "tampered" if isinstance(exc, TamperedEntry) else "corrupt"
+        else:  # a registered type refused the stored data
             reason = f"unreadable ({type(exc).__name__})"
         _stats.error(label, tier.name, tampered=reason == "tampered")
         warn_once(
@@ -226,7 +220,6 @@ class AICache:
             key,
         )
         await self.chain.delete(key, [tier])
-        return None
 
     async def _backfill(self, key: str, found: Lookup, entry: Entry, now: float) -> None:
         """Copy an entry served by a lower tier into the healthy tiers above that missed it."""
@@ -263,7 +256,7 @@ class AICache:
         finally:
             flight.waiters -= 1
         if leader:
-            remember(outcome.value, CacheInfo(False, None, 0.0, 0.0, key))
+            remember(outcome.value, False, None, _clock.now(), 0.0, key)
             return outcome.value
         return self._share(key, outcome, policy)
 
@@ -275,7 +268,7 @@ class AICache:
             return outcome.value  # not storable, so not copyable either
         value = load_value(entry.tag, orjson.loads(orjson.dumps(entry.payload)))
         _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
-        remember(value, CacheInfo(True, "coalesced", 0.0, entry.cost, key, coalesced=True))
+        remember(value, True, "coalesced", entry.created, entry.cost, key, coalesced=True)
         return value
 
     def _start(

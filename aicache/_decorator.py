@@ -115,19 +115,8 @@ class CacheHandle(Generic[P, R]):
 
     async def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call through and store the fresh result: ``bypass_cache=True`` with full typing."""
-        result: R = await _invoke(self._setup, self._args(args), dict(kwargs), bypass=True)
-        return result
-
-
-async def _invoke(
-    setup: _Setup, args: tuple[Any, ...], kwargs: dict[str, Any], bypass: bool
-) -> Any:
-    cache = setup.cache if setup.generation == generation() else setup.resolve()
-    if cache is None:
-        return await setup.fn(*args, **kwargs)
-    key = setup.builder.key(args, kwargs)
-    assert setup.policy is not None
-    return await cache.call(key, lambda: setup.fn(*args, **kwargs), setup.policy, bypass=bypass)
+        call: CachedFunction[..., R] = CachedFunction(self._setup, self._instance)
+        return await call(*args, **kwargs, **{BYPASS: True})
 
 
 class CachedFunction(Generic[P, R]):
@@ -146,10 +135,21 @@ class CachedFunction(Generic[P, R]):
         return CacheHandle(self._setup, self._instance)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        # _invoke inlined: this is the hit path.
         bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
-        result: R = await _invoke(self._setup, args, kwargs, bypass)
+        setup = self._setup
+        cache = setup.cache if setup.generation == generation() else setup.resolve()
+        if cache is None:
+            return await setup.fn(*args, **kwargs)  # type: ignore[no-any-return]
+        key = setup.builder.key(args, kwargs)
+        result: R = await cache.call(
+            key,
+            lambda: setup.fn(*args, **kwargs),
+            setup.policy,  # type: ignore[arg-type]
+            bypass=bypass,
+        )
         return result
 
     @overload

@@ -50,69 +50,59 @@ def _mac(secret: bytes, key: str, body: bytes) -> bytes:
 
 
 def encode(key: str, entry: Entry, secret: bytes | None = None) -> bytes:
+    # A JSON array, not an object: unpacking it is the cheapest decode there is.
     body = orjson.dumps(
-        {
-            "v": VERSION,
-            "t": entry.tag,
-            "c": entry.created,
-            "x": entry.expires,
-            "s": entry.stale_until,
-            "d": entry.duration,
-            "$": entry.cost,
-            "u": entry.usage,
-            "p": entry.payload,
-        }
+        [
+            VERSION,
+            entry.tag,
+            entry.created,
+            entry.expires,
+            entry.stale_until,
+            entry.duration,
+            entry.cost,
+            entry.usage,
+            entry.payload,
+        ]
     )
     if secret is None:
         return _PLAIN + body
     return _SIGNED + _mac(secret, key, body) + body
 
 
-def _number(value: Any, *, optional: bool) -> bool:
-    if value is None:
-        return optional
-    return type(value) in (int, float)
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
 
 
 def decode(key: str, data: bytes, secret: bytes | None = None) -> Entry:
     """Parse and check stored bytes; raise :class:`BadEntry` or :class:`TamperedEntry`."""
     head = data[:_HEAD]
-    if head == _SIGNED:
+    if head == _PLAIN:
+        if secret is not None:
+            raise TamperedEntry("entry is not signed")
+        body = data[_HEAD:]
+    elif head == _SIGNED:
         body = data[_HEAD + _MAC :]
         if secret is not None and not hmac.compare_digest(
             data[_HEAD : _HEAD + _MAC], _mac(secret, key, body)
         ):
             raise TamperedEntry("signature does not match")
-    elif head == _PLAIN:
-        if secret is not None:
-            raise TamperedEntry("entry is not signed")
-        body = data[_HEAD:]
     else:
         raise BadEntry("not an aicache entry of this version")
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadEntry("body is not valid JSON") from None
+        version, tag, created, expires, stale_until, duration, cost, usage, payload = orjson.loads(
+            body
+        )
+    except (orjson.JSONDecodeError, ValueError, TypeError):
+        raise BadEntry("body is not an entry") from None
     if (
-        type(doc) is not dict
-        or doc.get("v") != VERSION
-        or "p" not in doc
-        or not _number(doc.get("c"), optional=False)
-        or not _number(doc.get("x"), optional=True)
-        or not _number(doc.get("s"), optional=True)
-        or not _number(doc.get("d"), optional=False)
-        or not _number(doc.get("$"), optional=True)
-        or not isinstance(doc.get("t"), str | None)
-        or not isinstance(doc.get("u"), dict | None)
+        version != VERSION
+        or type(created) not in _NUMBER
+        or type(duration) not in _NUMBER
+        or type(expires) not in _OPTIONAL_NUMBER
+        or type(stale_until) not in _OPTIONAL_NUMBER
+        or type(cost) not in _OPTIONAL_NUMBER
+        or not (tag is None or type(tag) is str)
+        or not (usage is None or type(usage) is dict)
     ):
         raise BadEntry("body does not have the fields of an entry")
-    return Entry(
-        payload=doc["p"],
-        tag=doc["t"],
-        created=doc["c"],
-        expires=doc["x"],
-        stale_until=doc["s"],
-        duration=doc["d"],
-        cost=doc["$"],
-        usage=doc["u"],
-    )
+    return Entry(payload, tag, created, expires, stale_until, duration, cost, usage)

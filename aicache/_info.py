@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+
+from . import _clock
 
 __all__ = ["CacheInfo", "cache_info", "remember"]
 
@@ -14,29 +13,43 @@ _LIMIT = 512
 _UNTRACKED = (type(None), bool, int, float, str, bytes)
 
 
-@dataclass(frozen=True, slots=True)
-class CacheInfo:
+class CacheInfo(NamedTuple):
+    """How aicache produced one value."""
+
     hit: bool
     tier: str | None  # the tier that served a hit; None for a fresh call
-    age_s: float  # seconds since the stored call ran (0 for a fresh call)
+    age_s: float  # seconds since the call that produced the value ran
     saved_usd: float | None  # the price of the call a hit replaced; None if unknown
     key: str
     stale: bool = False  # served after its ttl while a refresh runs
     coalesced: bool = False  # shared another caller's in-flight call
 
 
-# id() -> (value, info). Holding the value keeps its id from being reused while listed.
-_recent: OrderedDict[int, tuple[Any, CacheInfo]] = OrderedDict()
-_lock = threading.Lock()
+# id() -> (value, facts). Holding the value keeps its id from being reused while listed. A plain
+# dict (insertion ordered, atomic under the GIL) evicts the oldest first. The CacheInfo is built
+# only when asked for, to keep the hit path short.
+_Facts = tuple[Any, bool, str | None, float, float | None, str, bool, bool]
+_recent: dict[int, _Facts] = {}
 
 
-def remember(value: Any, info: CacheInfo) -> None:
+def remember(
+    value: Any,
+    hit: bool,
+    tier: str | None,
+    created: float,
+    saved_usd: float | None,
+    key: str,
+    stale: bool = False,
+    coalesced: bool = False,
+) -> None:
     if type(value) in _UNTRACKED:
         return
-    with _lock:
-        _recent[id(value)] = (value, info)
-        if len(_recent) > _LIMIT:
-            _recent.popitem(last=False)
+    _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)
+    if len(_recent) > _LIMIT:
+        try:
+            del _recent[next(iter(_recent))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+            pass
 
 
 def cache_info(value: Any) -> CacheInfo | None:
@@ -45,8 +58,10 @@ def cache_info(value: Any) -> CacheInfo | None:
     ``None`` for an object aicache never returned, for scalars (``None``, numbers, strings) and
     for values older than the last few hundred results.
     """
-    with _lock:
-        found = _recent.get(id(value))
+    found = _recent.get(id(value))
     if found is None or found[0] is not value:
         return None
-    return found[1]
+    _, hit, tier, created, saved, key, stale, coalesced = found
+    return CacheInfo(
+        hit, tier, max(0.0, _clock.now() - created), saved if hit else 0.0, key, stale, coalesced
+    )

@@ -183,6 +183,8 @@ def encode(document: Any, round_floats: int | None = None) -> bytes:
         except (TypeError, orjson.JSONEncodeError):
             pass
         else:
+            if b"null" not in out:
+                return out
             nones = sum(v is None for v in document.values()) if type(document) is dict else 0
             if out.count(b"null") == nones + (document is None):
                 return out
@@ -211,9 +213,9 @@ def _header(namespace: str, function: str) -> bytes:
 
 def make_key(namespace: str, function: str, document: Any) -> str:
     """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
-    body = encode(document)
-    digest = hashlib.sha256(_header(namespace, function) + body + b"}").hexdigest()
-    return f"{KEY_PREFIX}:{namespace}:{function}:{digest}"
+    hasher = hashlib.sha256(_header(namespace, function))
+    hasher.update(encode(document))
+    return f"{KEY_PREFIX}:{namespace}:{function}:{hasher.hexdigest()}"
 
 
 class _Binder:
@@ -289,7 +291,7 @@ class KeyBuilder:
         self.round_floats = round_floats
         self.key_fn = key
         self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
-        self._head = _header(self.namespace, self.function)
+        self._hasher = hashlib.sha256(_header(self.namespace, self.function))
 
     def renamed(self, namespace: str) -> KeyBuilder:
         """The same builder under another namespace."""
@@ -312,8 +314,9 @@ class KeyBuilder:
         return bound
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        body = self.encode(self.arguments(args, kwargs))
-        return self.prefix + hashlib.sha256(self._head + body + b"}").hexdigest()
+        hasher = self._hasher.copy()
+        hasher.update(self.encode(self.arguments(args, kwargs)))
+        return self.prefix + hasher.hexdigest()
 
     def encode(self, document: Any) -> bytes:
         try:

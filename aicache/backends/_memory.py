@@ -42,9 +42,11 @@ class MemoryBackend(Backend):
         self._lock = threading.Lock()
 
     async def get(self, key: str) -> bytes | None:
-        with self._lock:
-            item = self._data.get(key)
-        return None if item is None else item[0]
+        try:
+            with self._lock:
+                return self._data[key][0]
+        except KeyError:
+            return None
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         if len(value) > self._data.maxsize:
