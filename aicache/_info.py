@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple
 
 from . import _clock
@@ -46,10 +47,8 @@ def remember(
         return
     _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)
     if len(_recent) > _LIMIT:
-        try:
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # a race lost: harmless
             del _recent[next(iter(_recent))]
-        except (KeyError, RuntimeError, StopIteration):  # another thread got there first
-            pass
 
 
 def cache_info(value: Any) -> CacheInfo | None:
