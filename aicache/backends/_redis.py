@@ -1,0 +1,284 @@
+"""The Redis tier: ``redis.asyncio`` with the hiredis parser and short timeouts.
+
+Connections belong to the event loop that opened them, so a pool is kept per (loop, URL,
+settings) and shared by every backend using those. A backend called from a new loop takes that
+loop's pool instead of failing. A pool closes when the last backend using it closes, or when its
+loop shuts down: each pool parks an async generator on its loop, and ``asyncio.run`` (like any
+``asyncio.Runner``) finalises those before closing the loop, so even a program that never calls
+``aicache.close()`` leaves no unclosed connections behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.connection import parse_url
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "the Redis tier needs the redis package: pip install 'aicache[redis]'"
+    ) from exc
+
+from .._errors import BackendError, ConfigError
+from .._log import log, warn_once
+from ._base import Backend
+
+__all__ = ["RedisBackend"]
+
+T = TypeVar("T")
+
+_SCAN_COUNT = 500  # keys per SCAN step and per UNLINK
+_GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+#: Errors that mean the server is unreachable or not answering (not a bad command).
+_SERVER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
+
+_PoolKey = tuple[asyncio.AbstractEventLoop, str, float, float, int]
+
+
+class _Pool:
+    """One loop's connections to one server, with a gate of ``size`` slots in front.
+
+    Callers past the gate hold a connection; the others wait their turn, so a burst of calls
+    queues instead of failing. When the server fails, the callers that were waiting give up at
+    once rather than each paying a socket timeout in turn.
+    """
+
+    def __init__(self, key: _PoolKey, url: str, size: int) -> None:
+        self.key = key
+        self.loop, _, timeout, connect_timeout, _ = key
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=size,
+            timeout=None,  # the gate bounds the wait; direct client() users just queue
+            socket_timeout=timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),  # a cache steps aside rather than retry
+        )
+        self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self.gate = asyncio.Semaphore(size)
+        self.failures = 0
+        self.users = 0
+        self.closed = False
+        self.watch: AsyncGenerator[None, None] | None = None
+
+    async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]], wait: float) -> T | None:
+        """``op(client)`` once a slot is free; ``None`` if none freed up within ``wait`` s."""
+        if self.gate.locked():
+            seen = self.failures
+            try:
+                await asyncio.wait_for(self.gate.acquire(), wait)
+            except asyncio.TimeoutError:
+                warn_once(
+                    "redis:busy",
+                    "aicache: every Redis connection stayed busy for %.1f s; treating calls as "
+                    "misses until one frees up (raise AI_CACHE_REDIS_MAX_CONNECTIONS)",
+                    wait,
+                )
+                return None
+            if self.failures != seen:
+                self.gate.release()
+                raise BackendError("Redis failed while this call waited for a connection")
+        else:
+            await self.gate.acquire()  # a free slot: returns without suspending
+        try:
+            return await op(self.client)
+        except _SERVER_DOWN:
+            self.failures += 1
+            raise
+        finally:
+            self.gate.release()
+
+    async def start_watch(self) -> None:
+        self.watch = _watch(self)
+        await self.watch.__anext__()  # runs to its yield without suspending
+
+    async def dispose(self) -> None:
+        """Disconnect every connection (runs on the pool's own loop)."""
+        with _registry_lock:
+            self.closed = True
+            if _registry.get(self.key) is self:
+                del _registry[self.key]
+        try:
+            await self.client.aclose(close_connection_pool=True)
+        except Exception as exc:  # closing must not fail shutdown
+            log.debug("aicache: closing a Redis pool failed: %r", exc)
+
+
+async def _watch(pool: _Pool) -> AsyncGenerator[None, None]:
+    """Parked on the pool's loop; finalised (so the pool disposed) when the loop shuts down."""
+    try:
+        yield
+    finally:
+        await pool.dispose()
+
+
+_registry: dict[_PoolKey, _Pool] = {}
+_registry_lock = threading.Lock()
+
+
+async def _acquire(key: _PoolKey, url: str) -> _Pool:
+    with _registry_lock:
+        pool = _registry.get(key)
+        created = pool is None
+        if pool is None:
+            pool = _registry[key] = _Pool(key, url, key[4])
+        pool.users += 1
+    if created:
+        await pool.start_watch()
+    return pool
+
+
+async def _release(pool: _Pool) -> None:
+    with _registry_lock:
+        pool.users -= 1
+        last = pool.users <= 0 and not pool.closed
+        if last and _registry.get(pool.key) is pool:
+            del _registry[pool.key]
+    if not last or pool.watch is None:
+        return
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if pool.loop is running:
+        await pool.watch.aclose()
+    elif pool.loop.is_running():  # a loop in another thread
+        asyncio.run_coroutine_threadsafe(pool.watch.aclose(), pool.loop)
+    # A closed loop finalised the pool when it shut down; a stopped one will when it does.
+
+
+class RedisBackend(Backend):
+    """Entries in Redis, shared by every process that uses the same server.
+
+    ``url`` is a ``redis://`` or ``rediss://`` (TLS) URL; a user name, password and database
+    go in it (``rediss://user:secret@host:6380/2``). ``timeout`` bounds each operation and
+    ``connect_timeout`` each new connection, in seconds: a cache must answer fast or step aside.
+    At most ``max_connections`` operations run at once per event loop; the others wait (up to
+    ``pool_wait`` seconds, then they count as misses, not failures).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 0.1,
+        connect_timeout: float = 0.25,
+        max_connections: int = 64,
+        pool_wait: float = 2.0,
+        name: str = "redis",
+    ) -> None:
+        try:
+            parse_url(url)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"RedisBackend url={_safe(url)!r} is not usable: {exc}") from None
+        for option, value in (
+            ("timeout", timeout),
+            ("connect_timeout", connect_timeout),
+            ("pool_wait", pool_wait),
+        ):
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise ConfigError(f"RedisBackend {option} must be positive seconds, not {value!r}")
+        if isinstance(max_connections, bool) or not (
+            isinstance(max_connections, int) and max_connections >= 1
+        ):
+            raise ConfigError(f"RedisBackend max_connections must be >= 1, not {max_connections!r}")
+        self.url = url
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.max_connections = max_connections
+        self.pool_wait = float(pool_wait)
+        self.name = name
+        self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
+
+    async def client(self) -> aioredis.Redis:
+        """The ``redis.asyncio`` client for the running event loop (shares this tier's pool)."""
+        return (await self._pool()).client
+
+    async def _pool(self) -> _Pool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is not None and not pool.closed:
+            return pool
+        return await self._bind(loop)
+
+    async def _bind(self, loop: asyncio.AbstractEventLoop) -> _Pool:
+        ended = [p for p in self._pools.values() if p.closed or p.loop.is_closed()]
+        for old in ended:
+            self._pools.pop(old.loop, None)
+        key = (loop, self.url, self.timeout, self.connect_timeout, self.max_connections)
+        pool = self._pools[loop] = await _acquire(key, self.url)
+        for old in ended:
+            await _release(old)
+        return pool
+
+    async def get(self, key: str) -> bytes | None:
+        pool = await self._pool()
+        value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        if value is None or isinstance(value, bytes):
+            return value
+        raise BackendError(f"Redis GET returned {type(value).__name__}, not bytes")
+
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        pool = await self._pool()
+        if ttl is None:
+            await pool.run(lambda c: c.set(key, value), self.pool_wait)
+        elif ttl > 0:
+            px = max(1, math.ceil(ttl * 1000))
+            await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
+        else:
+            await pool.run(lambda c: c.unlink(key), self.pool_wait)
+
+    async def delete(self, key: str) -> bool:
+        client = await self.client()
+        return bool(await client.unlink(key))
+
+    async def clear(self, prefix: str) -> int:
+        client = await self.client()
+        removed = 0
+        batch: list[bytes] = []
+        async for found in client.scan_iter(match=_pattern(prefix), count=_SCAN_COUNT):
+            batch.append(found)
+            if len(batch) >= _SCAN_COUNT:
+                removed += await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            removed += await client.unlink(*batch)
+        return removed
+
+    async def keys(self, prefix: str) -> AsyncIterator[str]:
+        client = await self.client()
+        async for found in client.scan_iter(match=_pattern(prefix), count=_SCAN_COUNT):
+            yield found.decode("utf-8", "replace")
+
+    async def close(self) -> None:
+        pools = list(self._pools.values())
+        self._pools.clear()
+        for pool in pools:
+            await _release(pool)
+
+    def __repr__(self) -> str:
+        return f"<RedisBackend {self.name} {_safe(self.url)}>"
+
+
+def _pattern(prefix: str) -> str:
+    """A SCAN MATCH pattern for keys starting with ``prefix`` taken literally."""
+    return prefix.translate(_GLOB_SPECIALS) + "*"
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}" if user else f"{scheme}://***@{host}"
