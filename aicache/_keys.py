@@ -39,7 +39,11 @@ KEY_VERSION = 1
 KEY_PREFIX = "aicache"
 _TAG = "\x00"
 _SORT = orjson.OPT_SORT_KEYS
-_FAST_OPTS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# orjson writes dataclass fields in declaration order, whatever OPT_SORT_KEYS says: pass them to
+# _fast_default, which hands their fields back as a dict that is sorted like any other.
+_FAST_OPTS = (
+    orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
@@ -166,6 +170,8 @@ def _fast_default(value: Any) -> Any:
     dumped = _model_dump(value)
     if dumped is not NotImplemented:
         return dumped
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     return canonical(value)
 
 
