@@ -118,13 +118,18 @@ def canonical(value: Any, path: str = "value", round_floats: int | None = None) 
     numpy_value = _numpy(value, path, round_floats)
     if numpy_value is not NotImplemented:
         return numpy_value
+    argument = _ARGUMENT_RE.match(path)
+    leave_out = f"leave the argument out with ignore=({argument[1]!r},), " if argument else ""
     raise KeyBuildError(
         f"cannot build a cache key: {path} is a {t.__module__}.{t.__qualname__}, which aicache "
         "cannot encode canonically (it never keys on repr() or id()). Pass plain data (dict, list, "
-        "str, number, enum, dataclass, pydantic model, numpy array) instead, leave the argument "
-        f"out with ignore=({path.split('[')[0].split('.')[0]!r},), or build the key yourself "
-        "with key=..."
+        f"str, number, enum, dataclass, pydantic model, numpy array) instead, {leave_out}"
+        "or build the key yourself with key=..."
     )
+
+
+# The parameter a path starts from: ``features`` in ``features['tempo']`` or ``features key 1``.
+_ARGUMENT_RE = re.compile(r"([A-Za-z_]\w*)(?:$|[\[.{]| key )")
 
 
 _DT_TYPES = (_dt.datetime, _dt.date, _dt.time)
@@ -175,8 +180,11 @@ def _fast_default(value: Any) -> Any:
     return canonical(value)
 
 
-def encode(document: Any, round_floats: int | None = None) -> bytes:
+def encode(document: Any, round_floats: int | None = None, path: str | None = "value") -> bytes:
     """Canonical bytes of ``document`` (normally the dict of bound arguments).
+
+    ``path`` names the document in error messages; ``None`` says it is the dict of bound
+    arguments, so each value is named by its parameter (``features['tempo']``).
 
     Fast path: orjson writes the document directly. That is exact unless a value became ``null``
     without being ``None`` (orjson writes NaN and ±Inf as ``null``), so the fast result is kept
@@ -194,7 +202,11 @@ def encode(document: Any, round_floats: int | None = None) -> bytes:
             nones = sum(v is None for v in document.values()) if type(document) is dict else 0
             if out.count(b"null") == nones + (document is None):
                 return out
-    return orjson.dumps(canonical(document, "value", round_floats), option=_SORT)
+    if path is None and type(document) is dict:
+        # The same document canonical() builds for a dict with str keys, named per argument.
+        named = {name: canonical(v, name, round_floats) for name, v in document.items()}
+        return orjson.dumps(named, option=_SORT)
+    return orjson.dumps(canonical(document, path or "value", round_floats), option=_SORT)
 
 
 def function_name(fn: Callable[..., Any]) -> str:
@@ -220,7 +232,7 @@ def _header(namespace: str, function: str) -> bytes:
 def make_key(namespace: str, function: str, document: Any) -> str:
     """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
     hasher = hashlib.sha256(_header(namespace, function))
-    hasher.update(encode(document))
+    hasher.update(encode(document, path="<key parts>"))
     return f"{KEY_PREFIX}:{namespace}:{function}:{hasher.hexdigest()}"
 
 
@@ -326,7 +338,7 @@ class KeyBuilder:
 
     def encode(self, document: Any) -> bytes:
         try:
-            return encode(document, self.round_floats)
+            return encode(document, self.round_floats, None if self.key_fn is None else "key(...)")
         except KeyBuildError as exc:
             raise KeyBuildError(f"{self.function}: {exc}") from None
 
