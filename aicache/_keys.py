@@ -223,8 +223,12 @@ def check_name(kind: str, value: str) -> str:
     return value
 
 
-def _header(namespace: str, function: str) -> bytes:
-    """The hashed document's opening: format version, namespace and function, then the args."""
+def _header(namespace: str, function: str | list[str]) -> bytes:
+    """The hashed document's opening: format version, namespace and function, then the args.
+
+    A function is hashed as ``[module, qualname]``: joined with dots, module ``a.b`` with method
+    ``c.d`` would read like module ``a.b.c`` with function ``d``.
+    """
     header = {"v": KEY_VERSION, "ns": namespace, "fn": function}
     return orjson.dumps(header, option=_SORT)[:-1] + b',"args":'
 
@@ -287,6 +291,7 @@ class KeyBuilder:
         name: str | None = None,
     ) -> None:
         self._fn = fn
+        self._name = name
         self._given_ignore = tuple(ignore)
         self.namespace = check_name("namespace", namespace)
         self.function = name or function_name(fn)
@@ -309,7 +314,11 @@ class KeyBuilder:
         self.round_floats = round_floats
         self.key_fn = key
         self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
-        self._hasher = hashlib.sha256(_header(self.namespace, self.function))
+        hashed = name or [
+            getattr(fn, "__module__", None) or "?",
+            getattr(fn, "__qualname__", None) or self.function,
+        ]
+        self._hasher = hashlib.sha256(_header(self.namespace, hashed))
 
     def renamed(self, namespace: str) -> KeyBuilder:
         """The same builder under another namespace."""
@@ -319,7 +328,7 @@ class KeyBuilder:
             ignore=self._given_ignore,
             key=self.key_fn,
             round_floats=self.round_floats,
-            name=self.function,
+            name=self._name,
         )
 
     def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
