@@ -211,7 +211,7 @@ def encode(document: Any, round_floats: int | None = None, path: str | None = "v
 
 def function_name(fn: Callable[..., Any]) -> str:
     """``module.qualname`` of a function: the middle part of its keys."""
-    return f"{getattr(fn, '__module__', None) or '?'}.{getattr(fn, '__qualname__', repr(fn))}"
+    return f"{getattr(fn, '__module__', None) or '?'}.{fn.__qualname__}"
 
 
 def check_name(kind: str, value: str) -> str:
@@ -290,6 +290,13 @@ class KeyBuilder:
         round_floats: int | None = None,
         name: str | None = None,
     ) -> None:
+        if name is None and not isinstance(getattr(fn, "__qualname__", None), str):
+            # Its repr() would put a memory address into every key.
+            raise ConfigError(
+                f"{type(fn).__name__} objects have no __qualname__ to name their cache keys by; "
+                "pass name='...' (for a functools.partial, a name that includes the bound "
+                "arguments)"
+            )
         self._fn = fn
         self._name = name
         self._given_ignore = tuple(ignore)
@@ -314,10 +321,7 @@ class KeyBuilder:
         self.round_floats = round_floats
         self.key_fn = key
         self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
-        hashed = name or [
-            getattr(fn, "__module__", None) or "?",
-            getattr(fn, "__qualname__", None) or self.function,
-        ]
+        hashed = name or [getattr(fn, "__module__", None) or "?", fn.__qualname__]
         self._hasher = hashlib.sha256(_header(self.namespace, hashed))
 
     def renamed(self, namespace: str) -> KeyBuilder:
