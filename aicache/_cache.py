@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from . import _clock, _stats
+from . import _clock, _fleet, _stats
 from ._chain import Chain, Lookup, Tier
 from ._config import CacheConfig, get_config
 from ._controls import switches
@@ -90,6 +90,7 @@ class AICache:
         self.secret = self.config.secret
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self._flights: dict[str, _Flight] = {}
+        _fleet.start()
 
     # -- keys made of parts -------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
+from . import _fleet
 from ._cache import AICache
 from ._config import generation, get_config
 from .backends import Backend, BackendSpec
@@ -51,6 +53,7 @@ async def close() -> None:
         _retired.clear()
     for cache in caches:
         await cache.close()
+    await asyncio.to_thread(_fleet.flush)  # this process's counters, for `aicache stats`
 
 
 @asynccontextmanager
