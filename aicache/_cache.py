@@ -265,8 +265,12 @@ class AICache:
         """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for."""
         entry = outcome.entry
         _stats.count(policy.label, "coalesced")
-        if entry is None:
-            return outcome.value  # not storable, so not copyable either
+        if entry is None:  # not stored (refused, or writes off): still each caller's own copy
+            try:
+                tag, payload = dump_value(outcome.value)
+                return load_value(tag, orjson.loads(orjson.dumps(payload)))
+            except Exception:
+                return outcome.value  # not storable, so not copyable either
         value = load_value(entry.tag, orjson.loads(orjson.dumps(entry.payload)))
         _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
         remember(value, True, "coalesced", entry.created, entry.cost, key, coalesced=True)
