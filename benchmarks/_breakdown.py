@@ -1,0 +1,75 @@
+"""Where an aicache memory hit spends its time: each step of the hit path timed on its own.
+
+Uses aicache's private pieces (the decorator's setup, the chain, the envelope), so it follows
+their names as they change; a rename shows up as an error in this family, not a wrong figure.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import aicache
+from aicache import _stats
+from aicache._envelope import decode
+from aicache._info import remember
+from aicache._types import load_value
+
+from . import _workload
+from ._common import Env, Mode, Results, Row
+from ._timing import Contender, measure
+
+__all__ = ["run"]
+
+
+async def run(env: Env, mode: Mode, results: Results) -> None:
+    req = _workload.request()
+    fn: Any = aicache.ai_cached(backend="memory", name="bench_breakdown")(_workload.chat)
+    await fn(**req)
+    setup = fn._setup
+    cache = setup.resolve()
+    builder, policy = setup.builder, setup.policy
+    key = builder.key((), req)
+    tier = cache.chain.tiers[0]
+    data = await tier.backend.get(key)
+    entry = decode(key, data, cache.secret)
+    value = load_value(entry.tag, entry.payload)
+
+    def thunk() -> Any:
+        return _workload.chat(**req)
+
+    stages = [
+        ("1 key: KeyBuilder.key (bind + orjson + sha256)", partial(builder.key, (), req), False),
+        ("2 tier: MemoryBackend.get", partial(tier.backend.get, key), True),
+        ("3 Chain.get (breaker + tier)", partial(cache.chain.get, key), True),
+        (
+            "4 envelope decode (orjson.loads + checks)",
+            partial(decode, key, data, cache.secret),
+            False,
+        ),
+        ("5 load_value (plain dict)", partial(load_value, entry.tag, entry.payload), False),
+        (
+            "6 stats.hit",
+            partial(_stats.hit, policy.label, tier.name, entry.cost, entry.duration, None),
+            False,
+        ),
+        (
+            "7 cache_info remember",
+            partial(remember, value, True, tier.name, entry.created, entry.cost, key, False),
+            False,
+        ),
+        (
+            "8 AICache.lookup (3-7 + freshness)",
+            partial(cache.lookup, key, policy.label, allow_stale=True),
+            True,
+        ),
+        ("9 AICache.call (8 + switches)", partial(cache.call, key, thunk, policy), True),
+        ("10 @ai_cached call (1 + 9 + wrapper)", partial(fn, **req), True),
+    ]
+    samples = await measure(
+        [Contender(name, f, is_async) for name, f, is_async in stages],
+        blocks=mode.blocks,
+        calls=mode.calls,
+    )
+    for name, _, _ in stages:
+        results.breakdown.append(Row(name, "stage", "memory", samples[name]))

@@ -1,0 +1,198 @@
+"""Hit cost: aicache on each tier, cashews, aiocache and the floors, interleaved in one run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import orjson
+
+import aicache
+
+from . import _workload
+from ._common import Env, Mode, Results, Row, has_module
+from ._floors import FileFloor, floor_decorator, floor_key
+from ._peers import Fn, aiocache_factory, cashews_factory
+from ._timing import Contender, measure
+
+__all__ = ["aicache_tiers", "fresh_check", "run"]
+
+RESULT_BYTES = _workload.RESULT_BYTES
+chat = _workload.chat
+
+
+def aicache_tiers(env: Env) -> list[tuple[str, str]]:
+    """``(tier label, backend spec)`` of the aicache tiers this checkout and run can offer."""
+    tiers = [("memory", "memory")]
+    if has_module("aicache.backends._file"):
+        tiers.append(("file", "file"))
+    if env.redis_url and has_module("aicache.backends._redis"):
+        tiers.append(("redis", "redis"))
+        tiers.append(("chain", "auto"))
+    elif has_module("aicache.backends._file"):
+        tiers.append(("chain", "auto"))
+    return tiers
+
+
+async def fresh_check(fn: Fn) -> str:
+    """Whether a hit hands out an object the caller may mutate without touching the cache."""
+    req = _workload.request(variant=999)
+    first = await fn(**req)
+    if not isinstance(first, dict):
+        return "not a dict"
+    second = await fn(**req)
+    if second is first:
+        return "shared object"
+    second["content"][0]["text"] = "mutated"
+    third = await fn(**req)
+    if third["content"][0]["text"] == "mutated":
+        return "shallow copy"
+    return "fresh"
+
+
+@dataclass
+class _Entry:
+    name: str
+    group: str
+    tier: str
+    fn: Callable[[], Any]
+    is_async: bool = True
+    fresh_of: Fn | None = None
+    note: str = ""
+
+    @property
+    def network(self) -> bool:
+        return self.tier == "redis" or self.note.startswith("backend='auto': redis")
+
+
+@contextlib.asynccontextmanager
+async def _contenders(env: Env, mode: Mode, results: Results) -> AsyncIterator[list[_Entry]]:
+    req = _workload.request()
+    key = floor_key(req)
+    entries: list[_Entry] = []
+    closers: list[Callable[[], Awaitable[Any]]] = []
+
+    async def noop() -> None:
+        return None
+
+    entries.append(_Entry("harness: empty coroutine", "floor", "-", noop))
+    entries.append(
+        _Entry(
+            "floor: key (orjson sort-keys + sha256)", "floor", "-", partial(floor_key, req), False
+        )
+    )
+    shared = floor_decorator(chat, fresh=False)
+    copying = floor_decorator(chat, fresh=True)
+    entries.append(
+        _Entry(
+            "floor: hand-written decorator (key + dict lookup)",
+            "floor",
+            "memory",
+            partial(shared, **req),
+            fresh_of=shared,
+            note="the targets' floor; returns the stored object itself",
+        )
+    )
+    entries.append(
+        _Entry(
+            "floor: hand-written decorator + orjson.loads",
+            "floor",
+            "memory",
+            partial(copying, **req),
+            fresh_of=copying,
+            note="keeps bytes, returns a fresh object",
+        )
+    )
+    floor_file = FileFloor(env.tmp / "floor-files", key, RESULT_BYTES)
+    entries.append(
+        _Entry(
+            "floor: read 2 KB sharded file + orjson.loads", "floor", "file", floor_file.read_inline
+        )
+    )
+    entries.append(
+        _Entry(
+            "floor: file read + orjson.loads via to_thread", "floor", "file", floor_file.read_thread
+        )
+    )
+    if env.redis_url:
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(env.redis_url)
+        closers.append(client.aclose)
+        raw_key = f"benchmarks:floor:{key}"
+        await client.set(raw_key, RESULT_BYTES)
+
+        async def get_loads() -> Any:
+            data = await client.get(raw_key)
+            assert isinstance(data, bytes)
+            return orjson.loads(data)
+
+        entries.append(
+            _Entry("floor: redis.asyncio GET 2 KB", "floor", "redis", partial(client.get, raw_key))
+        )
+        entries.append(_Entry("floor: redis GET + orjson.loads", "floor", "redis", get_loads))
+
+    for tier, spec in aicache_tiers(env):
+        fn: Fn = aicache.ai_cached(backend=spec, name=f"bench_hit_{tier}")(chat)
+        note = ""
+        if tier == "chain":
+            note = "backend='auto': " + ("redis, file, memory" if env.redis_url else "file, memory")
+        entries.append(
+            _Entry(f"aicache {tier}", "aicache", tier, partial(fn, **req), fresh_of=fn, note=note)
+        )
+
+    peers: list[tuple[str, str, str, Any]] = [
+        ("cashews mem (default, protected)", "cashews", "memory", cashews_factory(None)),
+        (
+            "cashews mem protected=False",
+            "cashews",
+            "memory",
+            cashews_factory(None, protected=False),
+        ),
+        ("aiocache memory", "aiocache", "memory", aiocache_factory(None)),
+    ]
+    if env.redis_url:
+        peers += [
+            ("cashews redis (default)", "cashews", "redis", cashews_factory(env.redis_url)),
+            (
+                "cashews redis protected=False",
+                "cashews",
+                "redis",
+                cashews_factory(env.redis_url, protected=False),
+            ),
+            ("aiocache redis", "aiocache", "redis", aiocache_factory(env.redis_url)),
+        ]
+    for name, group, tier, (decorate, close) in peers:
+        closers.append(close)
+        fn = decorate(chat)
+        entries.append(_Entry(name, group, tier, partial(fn, **req), fresh_of=fn))
+
+    try:
+        yield entries
+    finally:
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+async def run(env: Env, mode: Mode, results: Results) -> None:
+    async with _contenders(env, mode, results) as entries:
+        for e in entries:  # fill every cache, and prove each contender really hits
+            if e.is_async:
+                await e.fn()
+                await e.fn()
+            else:
+                e.fn()
+        fresh = {e.name: await fresh_check(e.fresh_of) for e in entries if e.fresh_of is not None}
+        contenders = [
+            Contender(e.name, e.fn, e.is_async, mode.redis_calls if e.network else None)
+            for e in entries
+        ]
+        samples = await measure(contenders, blocks=mode.blocks, calls=mode.calls)
+        for e in entries:
+            results.hits.append(
+                Row(e.name, e.group, e.tier, samples[e.name], fresh.get(e.name, ""), e.note)
+            )

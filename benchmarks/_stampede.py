@@ -1,0 +1,194 @@
+"""Stampede: many concurrent identical calls on an empty cache. How many real calls ran, how long.
+
+In-process: ``n`` tasks in one event loop. Cross-process: ``processes`` workers sharing one Redis,
+``n / processes`` tasks each, started together (see ``_stampede_worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import aicache
+
+from . import _workload
+from ._common import Env, Mode, Results, has_module
+from ._floors import floor_decorator
+from ._peers import aiocache_factory, cashews_factory
+
+__all__ = ["run", "slow_call", "stampede"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+Fn = Callable[..., Coroutine[Any, Any, Any]]
+Decorate = Callable[[Fn], Fn]
+
+
+def slow_call(delay: float, counter: list[int]) -> Fn:
+    """A call that takes ``delay`` seconds and counts how often it really ran."""
+
+    async def chat(
+        model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int
+    ) -> dict[str, Any]:
+        counter[0] += 1
+        await asyncio.sleep(delay)
+        out: dict[str, Any] = orjson.loads(_workload.RESULT_BYTES)
+        return out
+
+    return chat
+
+
+async def stampede(decorate: Decorate, n: int, delay: float, variant: int) -> dict[str, Any]:
+    """``n`` concurrent identical calls through ``decorate``; what ran, how long, what failed."""
+    counter = [0]
+    fn = decorate(slow_call(delay, counter))
+    req = _workload.request(variant=variant)
+    expected = orjson.loads(_workload.RESULT_BYTES)
+    t0 = time.perf_counter()
+    out = await asyncio.gather(*(fn(**req) for _ in range(n)), return_exceptions=True)
+    wall = time.perf_counter() - t0
+    errors = [o for o in out if isinstance(o, BaseException)]
+    wrong = sum(1 for o in out if not isinstance(o, BaseException) and o != expected)
+    kinds = sorted({type(e).__name__ for e in errors})
+    return {"ran": counter[0], "wall_s": wall, "errors": len(errors) + wrong, "kinds": kinds}
+
+
+async def _one_call(delay: float) -> float:
+    fn = slow_call(delay, [0])
+    req = _workload.request()
+    t0 = time.perf_counter()
+    await fn(**req)
+    return time.perf_counter() - t0
+
+
+def _aicache(spec: str, tag: str) -> Decorate:
+    def decorate(fn: Fn) -> Fn:
+        wrapped: Fn = aicache.ai_cached(backend=spec, name=f"bench_stampede_{tag}")(fn)
+        return wrapped
+
+    return decorate
+
+
+async def _cross_process(
+    env: Env, lib: str, processes: int, n: int, delay: float, variant: int
+) -> dict[str, Any]:
+    """``processes`` workers, ``n // processes`` calls each, released at once through stdin."""
+    assert env.redis_url is not None
+    root = str(_ROOT)
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks._stampede_worker",
+            env.redis_url,
+            lib,
+            str(n // processes),
+            str(delay),
+            str(variant),
+            str(env.tmp / "xproc"),
+            cwd=root,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": root},
+        )
+        for _ in range(processes)
+    ]
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            line = await asyncio.wait_for(p.stdout.readline(), 60)
+            if line.strip() != b"ready":
+                raise RuntimeError(f"stampede worker did not start: {line!r}")
+        t0 = time.perf_counter()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(b"go\n")
+        await asyncio.gather(*(p.stdin.drain() for p in procs if p.stdin))
+        reports = [
+            json.loads(await asyncio.wait_for(p.stdout.readline(), 120)) for p in procs if p.stdout
+        ]
+        wall = time.perf_counter() - t0
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.kill()
+            await p.wait()
+    return {
+        "ran": sum(r["ran"] for r in reports),
+        "wall_s": wall,
+        "errors": sum(r["errors"] for r in reports),
+        "kinds": sorted({k for r in reports for k in r["kinds"]}),
+    }
+
+
+async def run(env: Env, mode: Mode, results: Results) -> None:
+    n, delay = mode.stampede_n, mode.stampede_delay
+    one = await _one_call(delay)
+    cases: list[tuple[str, str, Callable[[int], Awaitable[dict[str, Any]]]]] = []
+
+    def local(decorate: Decorate) -> Callable[[int], Awaitable[dict[str, Any]]]:
+        return lambda variant: stampede(decorate, n, delay, variant)
+
+    closers: list[Callable[[], Awaitable[None]]] = []
+
+    def peer(factory: tuple[Decorate, Callable[[], Awaitable[None]]]) -> Decorate:
+        closers.append(factory[1])
+        return factory[0]
+
+    cases.append(("hand-written decorator (floor)", "in-process", local(_floor)))
+    cases.append(("aicache memory", "in-process", local(_aicache("memory", "memory"))))
+    if env.redis_url and has_module("aicache.backends._redis"):
+        cases.append(("aicache redis", "in-process", local(_aicache("redis", "redis"))))
+    cases.append(("cashews mem (default)", "in-process", local(peer(cashews_factory(None)))))
+    cases.append(("aiocache memory", "in-process", local(peer(aiocache_factory(None)))))
+    if env.redis_url:
+        url = env.redis_url
+        cases.append(("cashews redis (default)", "in-process", local(peer(cashews_factory(url)))))
+        cases.append(("aiocache redis", "in-process", local(peer(aiocache_factory(url)))))
+        if mode.name != "smoke":
+            procs = 4
+            how = f"{procs} processes x {n // procs}"
+            if has_module("aicache._lease"):
+                cases.append(
+                    (
+                        "aicache redis lock=True",
+                        how,
+                        lambda v: _cross_process(env, "aicache", procs, n, delay, v),
+                    )
+                )
+            else:
+                results.notes.append(
+                    "Stampede across processes (aicache lock=True) not measured: aicache._lease "
+                    "is not in this checkout yet."
+                )
+            cases.append(
+                (
+                    "cashews redis lock=True",
+                    how,
+                    lambda v: _cross_process(env, "cashews", procs, n, delay, v),
+                )
+            )
+    try:
+        for i, (name, how, case) in enumerate(cases):
+            row = await case(7000 + i)
+            row.update(name=name, how=how, n=n, one_call_s=one)
+            row["ratio"] = row["wall_s"] / one
+            results.stampede.append(row)
+    finally:
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def _floor(fn: Fn) -> Fn:
+    return floor_decorator(fn, fresh=False)
