@@ -84,7 +84,6 @@ class Scope:
         self.parent = parent
         self.lineage: tuple[Scope, ...] = (self, *(parent.lineage if parent else ()))
         self._by_label: dict[Label, Counters] = {}
-        self._tokens: list[contextvars.Token[Scope]] = []
 
     def counters(self, label: Label) -> Counters:
         c = self._by_label.get(label)
@@ -100,7 +99,9 @@ class Scope:
         self._by_label.clear()
 
     def __enter__(self) -> Scope:
-        self._tokens.append(_current.set(self))
+        # The token lives in the entering context, so one scope object may be open in several
+        # tasks at once and left in any order.
+        _entered.set((*_entered.get(), _current.set(self)))
         return self
 
     def __exit__(
@@ -109,7 +110,9 @@ class Scope:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _current.reset(self._tokens.pop())
+        *outer, token = _entered.get()
+        _entered.set(tuple(outer))
+        _current.reset(token)
 
     async def __aenter__(self) -> Scope:
         return self.__enter__()
@@ -147,6 +150,9 @@ def _summarise(name: str, items: Iterable[tuple[Label, Counters]]) -> dict[str, 
 
 root = Scope("global")
 _current: contextvars.ContextVar[Scope] = contextvars.ContextVar("aicache_scope", default=root)
+_entered: contextvars.ContextVar[tuple[contextvars.Token[Scope], ...]] = contextvars.ContextVar(
+    "aicache_scope_tokens", default=()
+)
 
 
 def current() -> Scope:
