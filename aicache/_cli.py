@@ -399,12 +399,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.key:
         for row in rows:
             say(f"{row['key']}  [{row['tier']}]")
-            for name in ("state", "age_s", "ttl_s", "size", "cost_usd", "duration_s", "type"):
-                if name in row:
-                    say(f"  {name:<11} {_cell(name, row[name])}")
-            for name in ("provider", "model", "tokens"):
-                if row.get(name):
-                    say(f"  {name:<11} {_cell(name, row[name])}")
+            for name, label in _DETAILS:
+                if row.get(name) is not None or name in ("ttl_s", "cost_usd"):
+                    say(f"  {label:<14} {_cell(name, row.get(name))}")
         return OK
     headers = ("entry", "tier", "state", "age", "ttl left", "size", "cost", "model")
     table(
@@ -427,6 +424,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     more = " (the first --limit)" if len(rows) >= args.limit else ""
     say(f"{len(rows)} entries{more} under {prefix}*")
     return OK
+
+
+_DETAILS = (
+    ("state", "state"),
+    ("age_s", "age"),
+    ("ttl_s", "fresh for"),
+    ("servable_s", "servable for"),
+    ("size", "size"),
+    ("cost_usd", "cost"),
+    ("duration_s", "call took"),
+    ("type", "type"),
+    ("provider", "provider"),
+    ("model", "model"),
+    ("tokens", "tokens"),
+)
 
 
 def _cell(name: str, value: Any) -> str:
