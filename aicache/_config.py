@@ -58,6 +58,11 @@ class CacheConfig:
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"backend must be one of {BACKEND_NAMES}, not {self.backend!r}")
         check_name("namespace", self.namespace)
+        if self.redis_url is not None:
+            try:
+                _redis_url(self.redis_url)
+            except ValueError as exc:
+                raise ConfigError(f"redis_url {self.redis_url!r} is not usable: {exc}") from None
         if self.ttl is not None and not self.ttl > 0:
             raise ConfigError(f"ttl must be a positive number of seconds or None, not {self.ttl!r}")
         for name in ("redis_timeout", "redis_connect_timeout", "lock_lease", "lock_wait"):
@@ -142,6 +147,16 @@ def _backend(raw: str) -> str:
     return raw.lower()
 
 
+def _namespace(raw: str) -> str:
+    return check_name("namespace", raw)  # its ConfigError is a ValueError: named below
+
+
+def _redis_url(raw: str) -> str:
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("use a redis://, rediss:// or unix:// URL")
+    return raw
+
+
 def _nonneg(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -154,8 +169,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_BACKEND": ("backend", _backend),
     "AI_CACHE_TTL_HOURS": ("ttl", _hours),
     "AI_CACHE_DIR": ("cache_dir", Path),
-    "AI_CACHE_NAMESPACE": ("namespace", str),
-    "REDIS_URL": ("redis_url", str),
+    "AI_CACHE_NAMESPACE": ("namespace", _namespace),
+    "REDIS_URL": ("redis_url", _redis_url),
     "AI_CACHE_SECRET": ("secret", str.encode),
     "AI_CACHE_REDIS_TIMEOUT_MS": ("redis_timeout", _ms),
     "AI_CACHE_REDIS_CONNECT_TIMEOUT_MS": ("redis_connect_timeout", _ms),
