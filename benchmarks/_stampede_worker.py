@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from ._stampede import stampede
+from ._stampede import Prepared
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
 
@@ -39,9 +40,11 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
 
         decorate, close = cashews_factory(url, lock=True)
         closers.append(close)
+    prepared = Prepared(decorate, delay, variant)
+    await prepared.warm(variant + 100_000 + os.getpid())
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
-    out = await stampede(decorate, n, delay, variant)
+    out = await prepared.fire(n)
     print(json.dumps({k: out[k] for k in ("ran", "errors", "kinds")}), flush=True)
     for close in closers:
         await close()
