@@ -178,7 +178,7 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
         f"1/rank^{ZIPF_S:g} ({distinct:,} distinct drawn), {CONCURRENCY} concurrent callers, "
         f"through anthropic.AsyncAnthropic against aicache's ProviderSimulator in its own "
         f"process ({lo:g}-{hi:g} s simulated latency run at x{SCALE:g}). aicache: "
-        f"{how}, backend='{backend}'. Dollars: aicache's stats for the cached run; the uncached run "
-        "is priced from each response's usage with aicache's price table. "
+        f"{how}, backend='{backend}'. Dollars: aicache's stats for the cached run; the "
+        "uncached run is priced from each response's usage with aicache's price table. "
         "Latency in simulated seconds (see the module docstring)."
     )
