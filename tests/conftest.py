@@ -30,7 +30,7 @@ def _pings(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
             s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -45,6 +45,7 @@ class RedisServer:
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.frozen = False
+        self.extra_args: list[str] = []  # more redis-server options for the next start()
 
     @property
     def url(self) -> str:
@@ -60,6 +61,7 @@ class RedisServer:
                 [
                     *(self.binary, "--port", str(self.port), "--bind", "127.0.0.1"),
                     *("--save", "", "--appendonly", "no", "--dir", str(self.workdir)),
+                    *self.extra_args,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
