@@ -8,6 +8,7 @@ annotation).
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 __all__ = ["TypeCodec", "UnstorableResult", "dump_value", "load_value", "register_type"]
 
 _JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+_SCALARS = (str, bool, type(None))
 
 
 class UnstorableResult(Exception):
@@ -96,11 +98,55 @@ def codec_for(cls: type[Any]) -> TypeCodec | None:
     return codec
 
 
+_FINE: Any = object()
+
+
+def _odd_part(value: Any) -> Any:
+    """The first part of plain data that JSON would not give back as it was, else ``_FINE``.
+
+    orjson writes tuples as lists, NaN and ±Inf as null, and dataclasses, enums, datetimes and
+    UUIDs as dicts and strings, so a hit would return another value than the call did.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is dict:
+            for k in v:
+                if type(k) is not str:
+                    return k
+            stack.extend(v.values())
+        elif t is list:
+            stack.extend(v)
+        elif t is float:
+            if not math.isfinite(v):
+                return v
+        elif t is int:
+            if not -(2**63) <= v < 2**64:
+                return v
+        elif t not in _SCALARS:
+            return v
+    return _FINE
+
+
+def _plain(value: Any) -> Any:
+    odd = _odd_part(value)
+    if odd is not _FINE:
+        t = type(odd)
+        what = repr(odd) if t in (int, float) else f"a {t.__module__}.{t.__qualname__}"
+        raise UnstorableResult(
+            f"a result holding {what} cannot be stored faithfully as JSON (a hit would return "
+            "another value); return plain JSON data (dict with str keys, list, str, finite "
+            "number, bool, None) or a pydantic model"
+        )
+    return value
+
+
 def dump_value(value: Any) -> tuple[str | None, Any]:
     """``(tag, JSON data)`` for a result; raise :class:`UnstorableResult` if it cannot be kept."""
     cls = type(value)
     if cls in _JSON_TYPES:
-        return None, value
+        return None, _plain(value)
     codec = codec_for(cls)
     if codec is not None:
         return codec.tag, codec.dump(value)
@@ -121,4 +167,4 @@ def load_value(tag: str | None, data: Any) -> Any:
     return codec.load(data)
 
 
-register_type(tuple, dump=list, load=tuple, tag="tuple")
+register_type(tuple, dump=lambda t: _plain(list(t)), load=tuple, tag="tuple")
