@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,6 +28,9 @@ from ._log import log, warn_once
 from ._policy import Freshness, freshness, lifetimes
 from ._types import UnknownType, UnstorableResult, dump_value, load_value
 from .backends import BackendSpec, build_backends
+
+if TYPE_CHECKING:
+    from ._lease import Leases
 
 __all__ = ["AICache", "Cost", "Policy"]
 
@@ -66,7 +70,16 @@ class _Flight:
 
 def _tokens(entry: Entry) -> dict[str, Any] | None:
     usage = entry.usage
-    return usage.get("tokens") if usage else None
+    tokens = usage.get("tokens") if usage else None
+    return tokens if type(tokens) is dict else None  # a stored entry may hold anything here
+
+
+def _redis_tier(chain: Chain) -> Tier | None:
+    """The chain's first Redis tier (whose server can hold leases), if any."""
+    module = sys.modules.get("aicache.backends._redis")  # loaded if any RedisBackend exists
+    if module is None:
+        return None
+    return next((t for t in chain.tiers if isinstance(t.backend, module.RedisBackend)), None)
 
 
 class AICache:
@@ -90,6 +103,8 @@ class AICache:
         self.secret = self.config.secret
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self._flights: dict[str, _Flight] = {}
+        self._lease_tier = _redis_tier(self.chain)
+        self._leases: Leases | None = None
         _fleet.start()
 
     # -- keys made of parts -------------------------------------------------------------------
@@ -135,6 +150,8 @@ class AICache:
     async def close(self) -> None:
         for flight in list(self._flights.values()):
             flight.task.cancel()
+        if self._leases is not None:
+            await self._leases.close()
         await self.chain.close()
 
     async def __aenter__(self) -> AICache:
@@ -166,7 +183,7 @@ class AICache:
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
-            if stale and key not in self._flights:
+            if stale and write and key not in self._flights:
                 self._start(key, fn, policy, write)
             return value
         return await self._join(key, fn, policy, write, fresh=False)
@@ -243,7 +260,7 @@ class AICache:
         leader = flight is None
         if flight is None:
             _stats.miss(policy.label, bypass=fresh)
-            flight = self._start(key, fn, policy, write)
+            flight = self._start(key, fn, policy, write, fresh)
         flight.waiters += 1
         try:
             outcome = await asyncio.shield(flight.task)
@@ -277,9 +294,14 @@ class AICache:
         return value
 
     def _start(
-        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any]],
+        policy: Policy,
+        write: bool,
+        fresh: bool = False,
     ) -> _Flight:
-        flight = _Flight(asyncio.ensure_future(self._run(key, fn, policy, write)))
+        flight = _Flight(asyncio.ensure_future(self._run(key, fn, policy, write, fresh)))
         self._flights[key] = flight
         flight.task.add_done_callback(functools.partial(self._landed, key, flight, policy))
         return flight
@@ -299,10 +321,19 @@ class AICache:
             )
 
     async def _run(
+        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool, fresh: bool
+    ) -> _Outcome:
+        make = functools.partial(self._make, key, fn, policy, write)
+        if fresh:
+            return await make()  # a bypass wants a call of its own
+        return await self._call(key, make, policy, write)
+
+    async def _make(
         self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
     ) -> _Outcome:
+        """Call ``fn``, count what it cost, and store its result."""
         started = _clock.monotonic()
-        value = await self._call(key, fn, policy)
+        value = await fn()
         duration = _clock.monotonic() - started
         cost = self._cost(value, policy)
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
@@ -315,9 +346,65 @@ class AICache:
         await self._write(key, data, ttl, policy.label)
         return _Outcome(value, entry)
 
-    async def _call(self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy) -> Any:
-        """Run the real call. (Cross-process single-flight hooks in here when ``policy.lock``.)"""
-        return await fn()
+    async def _call(
+        self, key: str, make: Callable[[], Awaitable[_Outcome]], policy: Policy, write: bool
+    ) -> _Outcome:
+        """``make()`` unless the entry has landed meanwhile.
+
+        A caller's lookup may miss, then take long enough (a busy Redis) for the flight it
+        missed to store and land before this flight starts: so look once more first. With
+        ``policy.lock``, that and ``make()`` happen under a Redis lease, so that one process
+        makes the call while the others wait for its entry.
+        """
+        stored = functools.partial(self._stored, key, policy.label)
+        # A result that is not stored cannot be shared across processes.
+        leases = self._lease_manager() if policy.lock and write else None
+        if leases is None:
+            found = await stored()
+            return found if found is not None else await make()
+        outcome, waited = await leases.run(key, make, stored)
+        if waited:
+            _stats.count(policy.label, "lock_waits")
+        return outcome
+
+    def _lease_manager(self) -> Leases | None:
+        """Leases over the chain's Redis tier while its breaker is closed, else ``None``."""
+        tier = self._lease_tier
+        if tier is None or not tier.breaker.closed:
+            return None
+        if self._leases is None:
+            from ._lease import Leases
+
+            self._leases = Leases(
+                tier.backend.client,  # type: ignore[attr-defined]
+                lease=self.config.lock_lease,
+                wait=self.config.lock_wait,
+                failed=tier.breaker.failure,
+            )
+        return self._leases
+
+    async def _stored(self, key: str, label: _stats.Label) -> _Outcome | None:
+        """The fresh entry another process stored for ``key``, counted as a hit; else ``None``.
+
+        Like :meth:`lookup`, but it keeps the entry, which the callers sharing this flight copy.
+        """
+        found = await self.chain.get(key)
+        for name in found.failed:
+            _stats.error(label, name)
+        if found.data is None or found.tier is None:
+            return None
+        try:
+            entry = decode(key, found.data, self.secret)
+            value = load_value(entry.tag, entry.payload)
+        except Exception as exc:
+            await self._discard(key, found.tier, label, exc)
+            return None
+        if freshness(entry, _clock.now()) is not Freshness.FRESH:
+            return None
+        tier = found.tier.name
+        _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry))
+        remember(value, True, tier, entry.created, entry.cost, key)
+        return _Outcome(value, entry)
 
     def _cost(self, value: Any, policy: Policy) -> Cost:
         if policy.cost is None:

@@ -1,0 +1,341 @@
+"""Cross-process single-flight: one process makes a call, the others wait for its stored entry.
+
+A process that misses takes a lease, ``SET aicache-lock:<key> <token> NX PX <lease ms>``, before
+it calls; a renewal task extends the lease while the call runs, and the lease is released by
+compare-and-delete, so a holder never removes another holder's lease. Leases are separate from
+entries' TTLs and short (seconds): a holder that dies blocks nobody for longer than one lease.
+
+A process that finds the lease taken does not poll. It subscribes to ``aicache-done:<key>``, on
+which the holder publishes once it has stored its result (or failed), and re-checks the cache
+after subscribing, so a result that landed just before it listened is not missed. Without a
+message it wakes when the holder's lease would run out and tries to take it over. After
+``wait`` seconds in all it calls for itself. Any Redis failure makes a caller call for itself.
+
+One pub/sub connection per event loop serves every key this process waits on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from . import _clock
+from ._log import log, warn_once
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+    from redis.commands.core import AsyncScript
+
+__all__ = ["DONE_PREFIX", "LOCK_PREFIX", "Leases"]
+
+T = TypeVar("T")
+
+LOCK_PREFIX = "aicache-lock:"
+DONE_PREFIX = "aicache-done:"
+
+# Take the lease if it is free (0), else how many ms the holder's lease has left.
+_ACQUIRE = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return redis.call('pttl', KEYS[1])
+"""
+# Extend the lease only while it is still ours.
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0
+"""
+# Drop the lease only if it is still ours; tell the waiters either way.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
+return redis.call('publish', ARGV[2], '1')
+"""
+
+_CONFIRM_TIMEOUT = 2.0  # seconds for the server to confirm a SUBSCRIBE
+
+
+class _Link:
+    """The scripts and the pub/sub listener over one event loop's Redis client."""
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self.acquire: AsyncScript = client.register_script(_ACQUIRE)
+        self.extend: AsyncScript = client.register_script(_EXTEND)
+        self.release: AsyncScript = client.register_script(_RELEASE)
+        self.notifier = _Notifier(client)
+
+
+class _Notifier:
+    """One pub/sub connection; each waiting caller gets an event set when its channel fires."""
+
+    def __init__(self, client: Redis) -> None:
+        self._pubsub: PubSub = client.pubsub()
+        self._events: dict[bytes, set[asyncio.Event]] = {}
+        # One future per SUBSCRIBE sent, resolved by the server's confirmation, in order.
+        self._pending: dict[bytes, deque[asyncio.Future[None]]] = {}
+        self._commands = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self.broken = False
+
+    @asynccontextmanager
+    async def listen(self, channel: str) -> AsyncIterator[asyncio.Event]:
+        """Subscribe (confirmed by the server) for the duration of the block."""
+        name = channel.encode()
+        event = asyncio.Event()
+        listeners = self._events.setdefault(name, set())
+        listeners.add(event)
+        try:
+            if self.broken:
+                raise ConnectionError("the notification connection is gone")
+            confirmed: asyncio.Future[None] | None
+            if len(listeners) == 1:
+                confirmed = asyncio.get_running_loop().create_future()
+                self._pending.setdefault(name, deque()).append(confirmed)
+                try:
+                    async with self._commands:
+                        await self._pubsub.subscribe(name)
+                        if self._reader is None:
+                            self._reader = asyncio.ensure_future(self._read())
+                except Exception as exc:
+                    self._fail(exc)  # confirmations could no longer be matched to requests
+                    raise
+            else:
+                confirmed = self._pending[name][-1] if self._pending.get(name) else None
+            if confirmed is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(confirmed), _CONFIRM_TIMEOUT)
+                except asyncio.TimeoutError as exc:
+                    self._fail(exc)
+                    raise
+            yield event
+        finally:
+            listeners.discard(event)
+            if not listeners and self._events.get(name) is listeners:
+                del self._events[name]
+                if not self.broken:
+                    try:
+                        async with self._commands:
+                            await self._pubsub.unsubscribe(name)
+                    except Exception as exc:
+                        log.debug("aicache: unsubscribing from %r failed: %r", name, exc)
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                message = await self._pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                channel = message["channel"]
+                name = channel if isinstance(channel, bytes) else str(channel).encode()
+                if message["type"] == "message":
+                    for event in self._events.get(name, ()):
+                        event.set()
+                elif message["type"] == "subscribe":
+                    pending = self._pending.get(name)
+                    if pending:
+                        done = pending.popleft()
+                        if not done.done():
+                            done.set_result(None)
+                        if not pending:
+                            del self._pending[name]
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """The connection is gone: wake every waiter so it re-checks, and stop listening."""
+        if self.broken:
+            return
+        self.broken = True
+        log.debug("aicache: the lease notification connection failed: %r", exc)
+        for listeners in self._events.values():
+            for event in listeners:
+                event.set()
+        for pending in self._pending.values():
+            for done in pending:
+                if not done.done():
+                    done.set_exception(ConnectionError("notification connection lost"))
+        self._pending.clear()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait({self._reader})
+        self.broken = True
+        try:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        except Exception as exc:  # closing must not fail shutdown
+            log.debug("aicache: closing the lease notification connection failed: %r", exc)
+
+
+class Leases:
+    """Cross-process single-flight over one Redis server.
+
+    ``client`` returns the ``redis.asyncio`` client of the running loop; ``lease`` is the lease
+    in seconds, ``wait`` how long a caller waits for another process before calling itself;
+    ``failed`` hears of every Redis error (after which the caller went ahead without a lease).
+    """
+
+    def __init__(
+        self,
+        client: Callable[[], Awaitable[Redis]],
+        *,
+        lease: float,
+        wait: float,
+        failed: Callable[[Exception], None],
+    ) -> None:
+        self._client = client
+        self.lease = lease
+        self.wait = wait
+        self._failed = failed
+        self._lease_ms = max(1, round(lease * 1000))
+        self._link: _Link | None = None
+
+    async def _get_link(self) -> _Link:
+        client = await self._client()
+        link = self._link
+        if link is not None and link.client is client and not link.notifier.broken:
+            return link
+        fresh = self._link = _Link(client)
+        if link is not None and link.client is client:
+            await link.notifier.close()  # broken: give its connection back to the pool
+        return fresh
+
+    async def run(
+        self,
+        key: str,
+        make: Callable[[], Awaitable[T]],
+        stored: Callable[[], Awaitable[T | None]],
+    ) -> tuple[T, bool]:
+        """``(result, waited)``: ``make()``'s result if this process made the call, else the
+        entry another process stored as ``stored()`` found it. ``make`` must store its result
+        before it returns. ``waited`` says whether this caller waited for another process."""
+        token = secrets.token_hex(16)
+        try:
+            link = await self._get_link()
+            held = int(await link.acquire(keys=[LOCK_PREFIX + key], args=[token, self._lease_ms]))
+            turn = None if held == 0 else await self._wait(link, key, token, held, stored)
+        except Exception as exc:  # only Redis operations (and the never-failing lookup) run here
+            self._failed(exc)
+            return await make(), False
+        if held == 0:
+            # A result may have landed between this process's lookup and its lease.
+            return await self._hold(link, key, token, make, stored, recheck=True), False
+        if isinstance(turn, _Turn):
+            return await self._hold(link, key, token, make, stored, recheck=turn.recheck), True
+        if turn is None:
+            warn_once(
+                f"lease-wait:{self.wait}",
+                "aicache: waited %.0f s for another process's call of %s; calling here "
+                "(raise lock_wait / AI_CACHE_LOCK_WAIT_S if calls take longer)",
+                self.wait,
+                key,
+            )
+            return await make(), True
+        return turn, True
+
+    async def _wait(
+        self,
+        link: _Link,
+        key: str,
+        token: str,
+        held_ms: int,
+        stored: Callable[[], Awaitable[T | None]],
+    ) -> T | _Turn | None:
+        """What another process stored, or :class:`_Turn` once the lease is ours, or ``None``
+        when ``wait`` seconds have passed."""
+        deadline = _clock.monotonic() + self.wait
+        lock = LOCK_PREFIX + key
+        async with link.notifier.listen(DONE_PREFIX + key) as done:
+            # Subscribed: whatever the holder publishes from now on sets ``done``.
+            found = await stored()
+            if found is not None:
+                return found
+            while True:
+                left = deadline - _clock.monotonic()
+                if left <= 0:
+                    return None
+                # Wake when told, or when the holder's lease would run out (it may have died).
+                nap = held_ms / 1000 if held_ms > 0 else self.lease
+                nap += random.uniform(0, min(0.1, self.lease / 10))
+                notified = await _wait_for(done, min(left, nap))
+                if notified:
+                    done.clear()
+                    found = await stored()
+                    if found is not None:
+                        return found
+                held_ms = int(await link.acquire(keys=[lock], args=[token, self._lease_ms]))
+                if held_ms == 0:
+                    # Untold, the last holder may have stored before this process listened.
+                    return _Turn(recheck=not notified)
+
+    async def _hold(
+        self,
+        link: _Link,
+        key: str,
+        token: str,
+        make: Callable[[], Awaitable[T]],
+        stored: Callable[[], Awaitable[T | None]],
+        *,
+        recheck: bool,
+    ) -> T:
+        lock = LOCK_PREFIX + key
+        renewer = asyncio.ensure_future(self._renew(link, lock, token))
+        try:
+            if recheck:
+                found = await stored()
+                if found is not None:
+                    return found
+            return await make()
+        finally:
+            renewer.cancel()
+            try:
+                await link.release(keys=[lock], args=[token, DONE_PREFIX + key])
+            except Exception as exc:  # the lease runs out by itself
+                log.debug("aicache: releasing the lease on %s failed: %r", key, exc)
+
+    async def _renew(self, link: _Link, lock: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                ours = await link.extend(keys=[lock], args=[token, self._lease_ms])
+            except Exception as exc:
+                log.debug("aicache: renewing the lease %s failed: %r", lock, exc)
+                continue
+            if not ours:
+                warn_once(
+                    "lease-lost",
+                    "aicache: the lease %s ran out while its call was still running (the "
+                    "process stalled for longer than lock_lease=%.1f s); another process may "
+                    "make the same call",
+                    lock,
+                    self.lease,
+                )
+                return
+
+    async def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            await link.notifier.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """The lease became this caller's while it waited."""
+
+    recheck: bool  # look the key up once more before calling
+
+
+async def _wait_for(event: asyncio.Event, timeout: float) -> bool:
+    """Whether ``event`` was set within ``timeout`` seconds."""
+    if event.is_set():
+        return True
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True

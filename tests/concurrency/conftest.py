@@ -1,0 +1,77 @@
+"""Fixtures for the concurrency tests: a tier per test, a controllable clock, a gated function."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aicache
+from aicache import _clock
+
+
+@pytest.fixture(params=["memory", "file", "redis"])
+def tier(request: pytest.FixtureRequest) -> str:
+    """A tier name; for ``redis`` a real server of this test's own is configured."""
+    if request.param == "redis":
+        server = request.getfixturevalue("redis_server")
+        aicache.configure(redis_url=server.url)
+    name: str = request.param
+    return name
+
+
+class Clock:
+    """A wall clock and a monotonic clock that move only when told to."""
+
+    def __init__(self) -> None:
+        self.wall = 1_000_000.0
+        self.mono = 50.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    _clock.set_clock(lambda: c.wall, lambda: c.mono)
+    try:
+        yield c
+    finally:
+        _clock.set_clock()
+
+
+class Gated:
+    """An async function that counts its runs and holds each run until :meth:`open` is called."""
+
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.runs = 0
+        self.cancelled = 0
+        self.fail = fail
+        self.gate = asyncio.Event()
+        self.started = asyncio.Event()
+
+    def open(self) -> None:
+        self.gate.set()
+
+    async def __call__(self, question: str) -> dict[str, Any]:
+        self.runs += 1
+        run = self.runs
+        self.started.set()
+        try:
+            await self.gate.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        if self.fail is not None:
+            raise self.fail
+        return {"question": question, "run": run, "nested": {"list": [1, 2, 3]}}
+
+
+async def settle(rounds: int = 5) -> None:
+    """Let every ready task run up to its next real wait."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)

@@ -1,0 +1,161 @@
+"""In-process single-flight: one call for every concurrent caller of a key, on every tier."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from aicache import AICache, ai_cached, cache_info
+from aicache import stats as aistats
+
+from .conftest import Gated, settle
+
+
+async def test_1000_concurrent_identical_calls_run_the_function_once(tier: str) -> None:
+    runs = 0
+
+    @ai_cached(backend=tier)
+    async def answer(question: str) -> dict[str, Any]:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.05)
+        return {"question": question, "words": ["a", "b"]}
+
+    results = await asyncio.gather(*(answer("same") for _ in range(1000)))
+
+    assert runs == 1
+    assert all(r == {"question": "same", "words": ["a", "b"]} for r in results)
+    assert len({id(r) for r in results}) == 1000  # each caller owns its result
+    results[1]["words"].append("mutated")
+    assert results[2]["words"] == ["a", "b"]
+    snap = aistats.snapshot()
+    assert snap["stores"] == 1
+    assert snap["hits"] >= 999
+    if tier != "redis":  # lookups that do not yield cannot race the flight
+        assert (snap["misses"], snap["coalesced"]) == (1, 999)
+    assert await answer("same") == {"question": "same", "words": ["a", "b"]}
+    assert runs == 1
+
+
+async def test_cancelling_10_of_100_waiters_leaves_the_other_90_their_result() -> None:
+    fn = Gated()
+    answer = ai_cached(backend="memory")(fn.__call__)
+    tasks = [asyncio.ensure_future(answer("q")) for _ in range(100)]
+    await settle()
+    assert fn.runs == 1
+    for task in tasks[:10]:  # the first one started the call
+        task.cancel()
+    await settle()
+    fn.open()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert all(isinstance(r, asyncio.CancelledError) for r in done[:10])
+    assert all(r == {"question": "q", "run": 1, "nested": {"list": [1, 2, 3]}} for r in done[10:])
+    assert fn.runs == 1
+    assert fn.cancelled == 0
+    assert aistats.snapshot()["stores"] == 1
+
+
+async def test_cancelling_every_caller_cancels_the_call_and_stores_nothing() -> None:
+    fn = Gated()
+    answer = ai_cached(backend="memory")(fn.__call__)
+    tasks = [asyncio.ensure_future(answer("q")) for _ in range(20)]
+    await settle()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await settle()
+
+    assert fn.cancelled == 1
+    assert aistats.snapshot()["stores"] == 0
+    fn.open()
+    assert (await answer("q"))["run"] == 2  # nothing was kept: the next caller calls afresh
+
+
+async def test_an_exception_reaches_every_waiter_and_nothing_is_stored(tier: str) -> None:
+    fn = Gated(fail=RuntimeError("provider said no"))
+    answer = ai_cached(backend=tier)(fn.__call__)
+    tasks = [asyncio.ensure_future(answer("q")) for _ in range(50)]
+    await asyncio.wait_for(fn.started.wait(), 5)
+    await asyncio.sleep(0.05)  # the Redis lookups of the others land meanwhile
+    fn.open()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert fn.runs == 1
+    assert all(isinstance(r, RuntimeError) and str(r) == "provider said no" for r in done)
+    snap = aistats.snapshot()
+    assert (snap["stores"], snap["refresh_failures"]) == (0, 0)
+    fn.fail = None
+    assert (await answer("q"))["run"] == 2
+
+
+async def test_bypass_starts_a_fresh_flight_that_later_callers_join() -> None:
+    fn = Gated()
+    answer = ai_cached(backend="memory")(fn.__call__)
+    first = asyncio.ensure_future(answer("q"))
+    await settle()
+    bypass = asyncio.ensure_future(answer("q", bypass_cache=True))  # type: ignore[call-arg]
+    await settle()
+    later = asyncio.ensure_future(answer("q"))
+    await settle()
+    assert fn.runs == 2  # the bypass did not join the flight already under way
+    fn.open()
+
+    assert (await first)["run"] == 1
+    assert (await bypass)["run"] == 2
+    assert (await later)["run"] == 2  # joined the newest flight
+    assert (await answer("q"))["run"] == 2  # the bypass result is what is stored
+    assert aistats.snapshot()["bypasses"] == 1
+
+
+async def test_coalesced_callers_are_counted_and_told_so() -> None:
+    fn = Gated()
+    answer = ai_cached(backend="memory", cost=0.25)(fn.__call__)
+    tasks = [asyncio.ensure_future(answer("q")) for _ in range(5)]
+    await settle()
+    fn.open()
+    results = await asyncio.gather(*tasks)
+
+    infos = [cache_info(r) for r in results]
+    assert [i.coalesced if i else None for i in infos] == [False, True, True, True, True]
+    snap = aistats.snapshot()
+    assert (snap["misses"], snap["coalesced"], snap["hits"]) == (1, 4, 4)
+    assert snap["cost_spent_usd"] == pytest.approx(0.25)
+    assert snap["cost_saved_usd"] == pytest.approx(1.0)
+
+
+async def test_a_lookup_that_overlaps_a_landing_flight_does_not_call_again(
+    redis_server: Any,
+) -> None:
+    """A miss whose lookup returns after the flight it missed has stored and landed: the new
+    flight finds the entry instead of calling again."""
+    cache = AICache(backend="redis", config=_redis_config(redis_server.url))
+    policy = _policy()
+    runs = 0
+
+    async def call() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        return {"run": runs}
+
+    # The flight of a first caller runs and lands completely...
+    assert await cache.call("aicache:t:f:1", call, policy) == {"run": 1}
+    # ...while a second caller's lookup (begun earlier) missed: it goes straight to a flight.
+    result = await cache._join("aicache:t:f:1", call, policy, True, fresh=False)
+    assert result == {"run": 1}
+    assert runs == 1
+    await cache.close()
+
+
+def _redis_config(url: str) -> Any:
+    import aicache
+
+    return aicache.get_config().replace(redis_url=url)
+
+
+def _policy(**options: Any) -> Any:
+    from aicache import Policy
+
+    return Policy(("f", "", ""), 60.0, **options)
