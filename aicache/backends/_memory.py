@@ -50,6 +50,8 @@ class MemoryBackend(Backend):
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         if len(value) > self._data.maxsize:
+            with self._lock:  # not storable here: at least stop serving the value it replaces
+                self._data.pop(key, None)
             return
         expires = _FOREVER if ttl is None else _clock.now() + ttl
         with self._lock:
