@@ -1,0 +1,162 @@
+"""The in-process tier: bytes under a key with a TTL, bounded by entries and by bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aicache import _clock
+from aicache.backends import Backend, MemoryBackend
+
+
+@pytest.fixture
+def now() -> Iterator[list[float]]:
+    wall = [1_000_000.0]
+    _clock.set_clock(lambda: wall[0])
+    try:
+        yield wall
+    finally:
+        _clock.set_clock()
+
+
+async def live_keys(tier: Backend, prefix: str = "") -> set[str]:
+    return {k async for k in tier.keys(prefix)}
+
+
+async def test_set_get_delete() -> None:
+    tier = MemoryBackend()
+    assert tier.name == "memory"
+    assert await tier.get("k") is None
+    await tier.set("k", b"v1", None)
+    assert await tier.get("k") == b"v1"
+    await tier.set("k", b"v2", 10)
+    assert await tier.get("k") == b"v2"
+    assert await tier.delete("k") is True
+    assert await tier.delete("k") is False
+    assert await tier.get("k") is None
+
+
+async def test_entries_expire_after_their_ttl(now: list[float]) -> None:
+    tier = MemoryBackend()
+    await tier.set("short", b"s", 10)
+    await tier.set("long", b"l", 100)
+    await tier.set("forever", b"f", None)
+    now[0] += 9.9
+    assert await tier.get("short") == b"s"
+    now[0] += 0.2
+    assert await tier.get("short") is None
+    assert await tier.get("long") == b"l"
+    now[0] += 10_000_000
+    assert await tier.get("long") is None
+    assert await tier.get("forever") == b"f"
+    assert await live_keys(tier) == {"forever"}
+
+
+async def test_an_expired_entry_cannot_be_deleted_twice(now: list[float]) -> None:
+    tier = MemoryBackend()
+    await tier.set("k", b"v", 1)
+    now[0] += 2
+    assert await tier.delete("k") is False
+
+
+async def test_the_entry_bound_evicts_the_least_recently_used() -> None:
+    tier = MemoryBackend(max_entries=3)
+    for k in ("a", "b", "c"):
+        await tier.set(k, b"x", None)
+    assert await tier.get("a") == b"x"  # a is now more recent than b
+    await tier.set("d", b"x", None)
+    assert await live_keys(tier) == {"a", "c", "d"}
+    await tier.set("a", b"y", None)  # replacing a key evicts nothing
+    assert await live_keys(tier) == {"a", "c", "d"}
+    assert len(tier) == 3
+
+
+async def test_expired_entries_make_room_before_live_ones_are_evicted(now: list[float]) -> None:
+    tier = MemoryBackend(max_entries=2)
+    await tier.set("old", b"x", 1)
+    await tier.set("live", b"x", 100)
+    now[0] += 2
+    await tier.set("new", b"x", 100)
+    assert await live_keys(tier) == {"live", "new"}
+
+
+async def test_the_byte_bound_evicts_until_the_values_fit() -> None:
+    tier = MemoryBackend(max_bytes=100)
+    await tier.set("a", b"a" * 40, None)
+    await tier.set("b", b"b" * 40, None)
+    await tier.get("a")
+    await tier.set("c", b"c" * 40, None)  # 120 bytes would not fit: b (least recent) goes
+    assert await live_keys(tier) == {"a", "c"}
+    await tier.set("d", b"d" * 100, None)  # exactly the bound: everything else goes
+    assert await live_keys(tier) == {"d"}
+
+
+async def test_a_value_larger_than_the_byte_bound_is_not_stored() -> None:
+    tier = MemoryBackend(max_bytes=100)
+    await tier.set("small", b"s", None)
+    await tier.set("big", b"x" * 101, None)
+    assert await tier.get("big") is None
+    assert await tier.get("small") == b"s"
+
+
+async def test_a_value_that_cannot_be_stored_does_not_leave_the_old_one_behind() -> None:
+    # A refresh whose new value is too large must not keep serving the old value.
+    tier = MemoryBackend(max_bytes=100)
+    await tier.set("k", b"old", None)
+    await tier.set("k", b"x" * 101, None)
+    assert await tier.get("k") is None
+
+
+async def test_storing_an_already_expired_value_removes_the_old_one() -> None:
+    tier = MemoryBackend()
+    await tier.set("k", b"old", None)
+    await tier.set("k", b"new", 0)
+    assert await tier.get("k") is None
+
+
+async def test_clear_touches_only_the_prefix() -> None:
+    tier = MemoryBackend()
+    keys = [
+        "aicache:ns:mod.f:1",
+        "aicache:ns:mod.f:2",
+        "aicache:ns:mod.fg:1",
+        "aicache:ns2:mod.f:1",
+        "aicache:nsx:mod.f:1",
+        "other:ns:mod.f:1",
+    ]
+    for k in keys:
+        await tier.set(k, b"v", None)
+    assert await tier.clear("aicache:ns:mod.f:") == 2
+    assert await live_keys(tier) == set(keys[2:])
+    assert await tier.clear("aicache:ns:") == 1
+    assert await live_keys(tier) == set(keys[3:])
+    assert await tier.clear("aicache:ns:") == 0
+
+
+async def test_clear_counts_only_live_entries(now: list[float]) -> None:
+    tier = MemoryBackend()
+    await tier.set("p:gone", b"v", 1)
+    await tier.set("p:here", b"v", 100)
+    now[0] += 2
+    assert await tier.clear("p:") == 1
+    assert await live_keys(tier) == set()
+
+
+async def test_keys_lists_the_live_keys_under_a_prefix() -> None:
+    tier = MemoryBackend()
+    for k in ("x:1", "x:2", "y:1"):
+        await tier.set(k, b"v", None)
+    assert await live_keys(tier, "x:") == {"x:1", "x:2"}
+
+
+@pytest.mark.parametrize(("entries", "size"), [(0, 10), (10, 0), (-1, 10)])
+def test_bounds_must_be_positive(entries: int, size: int) -> None:
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryBackend(max_entries=entries, max_bytes=size)
+
+
+async def test_close_is_safe_twice() -> None:
+    tier = MemoryBackend()
+    await tier.close()
+    await tier.close()
