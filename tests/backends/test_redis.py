@@ -1,0 +1,199 @@
+"""The Redis tier against a real ``redis-server`` started for each test."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import subprocess
+import sys
+import time
+import warnings
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+import aicache
+from aicache import ConfigError, ai_cached
+from aicache.backends import RedisBackend
+
+KEY = "aicache:default:mod.fn:" + "cd" * 32
+
+
+async def connected_clients(url: str) -> int:
+    async with aioredis.Redis.from_url(url) as raw:
+        info = await raw.info("clients")
+        return int(info["connected_clients"]) - 1  # not counting this one
+
+
+async def test_round_trip_overwrite_delete(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url)
+    assert await tier.get(KEY) is None
+    await tier.set(KEY, b"\x00binary\xff", 60)
+    assert await tier.get(KEY) == b"\x00binary\xff"
+    await tier.set(KEY, b"second", None)
+    assert await tier.get(KEY) == b"second"
+    assert await tier.delete(KEY) is True
+    assert await tier.delete(KEY) is False
+    await tier.close()
+
+
+async def test_ttl_is_set_in_redis_and_expires(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url)
+    raw = await tier.client()
+    await tier.set("forever", b"v", None)
+    await tier.set(KEY, b"v", 0.25)
+    assert await raw.pttl("forever") == -1
+    assert 0 < await raw.pttl(KEY) <= 250
+    await asyncio.sleep(0.4)
+    assert await tier.get(KEY) is None
+    await tier.set("forever", b"w", 0)  # no time left: gone
+    assert await tier.get("forever") is None
+    await tier.close()
+
+
+async def test_clear_removes_only_the_prefix_and_never_foreign_keys(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url)
+    raw = await tier.client()
+    for i in range(1_200):  # more than one SCAN/UNLINK batch
+        await raw.set(f"aicache:app[1]:f:{i}", b"v")
+    await raw.set("aicache:app1:f:0", b"glob lookalike")  # matched by an unescaped [1]
+    await raw.set("aicache:app[1]x", b"shorter prefix")
+    await raw.set("sessions:42", b"another application's key")
+    await raw.hset("aicache:app[1]-hash", mapping={"a": "1"})
+    assert len([k async for k in tier.keys("aicache:app[1]:")]) == 1_200
+    assert await tier.clear("aicache:app[1]:") == 1_200
+    assert [k async for k in tier.keys("aicache:app[1]:")] == []
+    assert await raw.get("aicache:app1:f:0") == b"glob lookalike"
+    assert await raw.get("aicache:app[1]x") == b"shorter prefix"
+    assert await raw.get("sessions:42") == b"another application's key"
+    assert await raw.dbsize() == 4
+    await tier.close()
+
+
+async def test_garbage_bytes_in_redis_are_a_miss(redis_server: Any) -> None:
+    calls = 0
+
+    @ai_cached(backend=[RedisBackend(redis_server.url)])
+    async def answer(question: str) -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        return {"answer": question.upper()}
+
+    key = answer.cache.key("why")
+    async with aioredis.Redis.from_url(redis_server.url) as raw:
+        await raw.set(key, b"\x93not an envelope\x00\xff")
+        assert await answer("why") == {"answer": "WHY"}
+        assert calls == 1
+        assert await raw.get(key) != b"\x93not an envelope\x00\xff"  # replaced
+    assert await answer("why") == {"answer": "WHY"}
+    assert calls == 1
+    snap = aicache.stats.snapshot()
+    assert snap["errors_by_tier"] == {"redis": 1}
+    assert snap["hits_by_tier"] == {"redis": 1}
+
+
+async def test_a_password_travels_in_the_url(redis_server: Any) -> None:
+    redis_server.extra_args = ["--requirepass", "s3cret"]
+    redis_server.restart()
+    port = redis_server.port
+    tier = RedisBackend(f"redis://:s3cret@127.0.0.1:{port}/0")
+    await tier.set(KEY, b"v", 60)
+    assert await tier.get(KEY) == b"v"
+    assert "s3cret" not in repr(tier)
+    await tier.close()
+    wrong = RedisBackend(f"redis://:wrong@127.0.0.1:{port}/0")
+    with pytest.raises(Exception, match=r"(?i)auth|password"):
+        await wrong.get(KEY)  # the chain turns this into a miss; the tier just raises
+    await wrong.close()
+
+
+def test_bad_urls_and_options_name_the_argument() -> None:
+    RedisBackend("rediss://user:pw@cache.example:6380/2")  # TLS: accepted, connects lazily
+    with pytest.raises(ConfigError, match="url") as caught:
+        RedisBackend("http://user:hunter2@example.com")
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError, match="timeout"):
+        RedisBackend("redis://localhost", timeout=0)
+    with pytest.raises(ConfigError, match="max_connections"):
+        RedisBackend("redis://localhost", max_connections=0)
+
+
+def test_missing_redis_package_says_how_to_install_it() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "try:\n"
+        "    from aicache.backends import RedisBackend\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install 'aicache[redis]'" in out.stdout
+
+
+def test_each_event_loop_gets_its_own_pool_and_loses_nothing(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url)
+
+    async def use(value: bytes) -> bytes | None:
+        await tier.set(KEY, value, 60)
+        return await tier.get(KEY)
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for i in range(3):  # a script calling asyncio.run() repeatedly
+            assert asyncio.run(use(b"round %d" % i)) == b"round %d" % i
+        # each loop's shutdown closed that loop's connections
+        assert asyncio.run(connected_clients(redis_server.url)) == 0
+        asyncio.run(tier.close())
+        gc.collect()
+    assert not [w for w in seen if issubclass(w.category, ResourceWarning)]
+
+
+async def test_close_disconnects_and_is_safe_twice(redis_server: Any) -> None:
+    first = RedisBackend(redis_server.url)
+    second = RedisBackend(redis_server.url)  # same URL and settings: shares the pool
+    await asyncio.gather(*(first.get(f"k{i}") for i in range(20)))
+    await second.get("k")
+    assert (await first.client()) is (await second.client())
+    await first.close()
+    assert await second.get("k") is None  # still open for the other user
+    await second.close()
+    await second.close()
+    assert await connected_clients(redis_server.url) == 0
+
+
+async def test_a_burst_waits_for_connections_instead_of_failing(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=4)
+    await tier.set(KEY, b"v" * 2048, 60)
+    results = await asyncio.gather(*(tier.get(KEY) for _ in range(1_000)))
+    assert results == [b"v" * 2048] * 1_000
+    await tier.close()
+
+
+async def test_a_slow_server_makes_waiting_callers_miss_not_fail(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=5.0, pool_wait=0.05)
+    await tier.set(KEY, b"v", 60)
+    redis_server.freeze()
+    slow = asyncio.ensure_future(tier.get(KEY))  # holds the only connection
+    await asyncio.sleep(0.01)
+    waiting = await asyncio.gather(*(tier.get(KEY) for _ in range(5)))
+    assert waiting == [None] * 5  # gave up waiting for a connection: a miss, not an error
+    redis_server.thaw()
+    assert await slow == b"v"
+    await tier.close()
+
+
+async def test_callers_queued_behind_a_hung_server_give_up_together(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=2, timeout=1.0, pool_wait=30.0)
+    await tier.get(KEY)
+    redis_server.freeze()
+    started = time.monotonic()
+    outcomes = await asyncio.gather(*(tier.get(KEY) for _ in range(20)), return_exceptions=True)
+    elapsed = time.monotonic() - started
+    assert all(isinstance(o, Exception) for o in outcomes)
+    # 10 rounds of 2 connections would take 10 s; the queue fails with the first round
+    assert elapsed < 5.0
+    redis_server.thaw()
+    await tier.close()
