@@ -63,7 +63,7 @@ class CacheConfig:
                 _redis_url(self.redis_url)
             except ValueError as exc:
                 raise ConfigError(f"redis_url {self.redis_url!r} is not usable: {exc}") from None
-        if self.ttl is not None and not self.ttl > 0:
+        if self.ttl is not None and not 0 < self.ttl < float("inf"):
             raise ConfigError(f"ttl must be a positive number of seconds or None, not {self.ttl!r}")
         for name in ("redis_timeout", "redis_connect_timeout", "lock_lease", "lock_wait"):
             if not getattr(self, name) > 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from datetime import timedelta
 
 from ._envelope import Entry
@@ -48,7 +49,11 @@ def seconds(name: str, value: float | timedelta | None, *, allow_none: bool = Tr
         raise ConfigError(f"{name} must be a number of seconds or a timedelta, not None")
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < math.inf  # an infinite ttl is None ("until evicted")
+    ):
         raise ConfigError(
             f"{name} must be a positive number of seconds or a timedelta, not {value!r}"
         )
