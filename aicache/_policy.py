@@ -54,7 +54,9 @@ def seconds(name: str, value: float | timedelta | None, *, allow_none: bool = Tr
         or not isinstance(value, int | float)
         or not 0 < value < math.inf  # an infinite ttl is None ("until evicted")
     ):
+        forever = " (or None: until evicted)" if allow_none else ""
         raise ConfigError(
-            f"{name} must be a positive number of seconds or a timedelta, not {value!r}"
+            f"{name} must be a positive, finite number of seconds or a timedelta{forever}, "
+            f"not {value!r}"
         )
     return float(value)
