@@ -1,0 +1,139 @@
+"""``cache_info(result)``: hit or miss, tier, age, dollars saved, key; the value left untouched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pydantic
+import pytest
+
+from aicache import _clock, ai_cached, cache_info
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall = 1_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    c = Clock()
+    _clock.set_clock(lambda: c.wall)
+    try:
+        yield c
+    finally:
+        _clock.set_clock()
+
+
+class Answer(pydantic.BaseModel):
+    text: str
+    score: float = 0.0
+
+
+@ai_cached(backend="memory", cost=0.03)
+async def ask(q: str) -> dict[str, Any]:
+    return {"q": q, "parts": [1, 2]}
+
+
+@ai_cached(backend="memory")
+async def ask_model(q: str) -> Answer:
+    return Answer(text=q)
+
+
+async def test_a_fresh_call_is_a_miss(clock: Clock) -> None:
+    result = await ask("miss")
+    info = cache_info(result)
+    assert info is not None
+    assert (info.hit, info.tier, info.age_s, info.saved_usd) == (False, None, 0.0, 0.0)
+    assert info.key == ask.cache.key("miss")
+    assert (info.stale, info.coalesced) == (False, False)
+
+
+async def test_a_hit_names_its_tier_age_savings_and_key(clock: Clock) -> None:
+    await ask("hit")
+    clock.advance(42)
+    result = await ask("hit")
+    info = cache_info(result)
+    assert info is not None
+    assert (info.hit, info.tier) == (True, "memory")
+    assert info.age_s == pytest.approx(42)
+    assert info.saved_usd == pytest.approx(0.03)
+    assert info.key == ask.cache.key("hit")
+
+
+async def test_a_hit_of_unknown_price_saved_none() -> None:
+    await ask_model("x")
+    info = cache_info(await ask_model("x"))
+    assert info is not None and info.hit and info.saved_usd is None
+
+
+async def test_a_stale_hit_says_so(clock: Clock) -> None:
+    @ai_cached(backend="memory", ttl=10, stale_ttl=100)
+    async def slowly_changing(q: str) -> list[str]:
+        return [q]
+
+    await slowly_changing("s")
+    clock.advance(15)
+    info = cache_info(await slowly_changing("s"))
+    assert info is not None and info.hit and info.stale
+
+
+async def test_coalesced_callers_are_marked() -> None:
+    gate = asyncio.Event()
+
+    @ai_cached(backend="memory")
+    async def shared(q: str) -> dict[str, str]:
+        await gate.wait()
+        return {"q": q}
+
+    tasks = [asyncio.create_task(shared("c")) for _ in range(3)]
+    await asyncio.sleep(0)
+    gate.set()
+    infos = [cache_info(r) for r in await asyncio.gather(*tasks)]
+    assert [i is not None and i.coalesced for i in infos].count(True) == 2
+    assert [i is not None and i.hit for i in infos].count(False) == 1
+
+
+async def test_unknown_objects_and_scalars_have_no_info() -> None:
+    assert cache_info({"q": "never returned"}) is None
+    assert cache_info(object()) is None
+
+    @ai_cached(backend="memory")
+    async def text(q: str) -> str:
+        return q
+
+    await text("t")
+    assert cache_info(await text("t")) is None  # a str may be shared: nothing is recorded
+    assert cache_info(None) is None
+
+
+async def test_an_equal_but_different_object_has_no_info() -> None:
+    result = await ask("eq")
+    assert cache_info(dict(result)) is None
+
+
+async def test_the_value_itself_is_untouched() -> None:
+    await ask("u")
+    result = await ask("u")
+    assert type(result) is dict
+    assert result == {"q": "u", "parts": [1, 2]}
+    model = await ask_model("m")
+    again = await ask_model("m")
+    for value in (model, again):
+        assert type(value) is Answer
+        assert value.model_dump() == {"text": "m", "score": 0.0}
+        assert set(vars(value)) == {"text", "score"}
+        assert value.model_extra is None
+
+
+async def test_only_recent_results_are_remembered() -> None:
+    first = await ask("first")
+    assert cache_info(first) is not None
+    for i in range(600):
+        await ask(f"other-{i}")
+    assert cache_info(first) is None
