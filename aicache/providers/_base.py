@@ -1,0 +1,188 @@
+"""What every provider adapter tells the cached client, and the helpers adapters share.
+
+An adapter knows one SDK: which methods are cached, what of a call reaches the wire (the key),
+what a response used (tokens) and whether it is worth keeping, and which errors are transient.
+It knows nothing of how caching works; :mod:`aicache.providers._proxy` does that.
+
+Nothing here imports an SDK or pydantic: ``import aicache`` must work with the core alone.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+__all__ = ["DROP", "Adapter", "Tokens", "Uncacheable", "headers_of", "host_of", "tokens", "wire"]
+
+#: Token counts of one call, as stored in an entry and summed by the stats registry.
+#: ``input``: prompt tokens billed at the input rate (not read from or written to a prompt cache);
+#: ``cached_input``: prompt tokens read from the provider's prompt cache; ``cache_write``: prompt
+#: tokens written to it; ``output``: every output token, reasoning included; ``reasoning``: the
+#: reasoning part of ``output``.
+Tokens = dict[str, int]
+
+
+class Uncacheable(Exception):
+    """A call whose arguments cannot be keyed faithfully (callables, open files): passed through."""
+
+
+def tokens(
+    *,
+    input: int = 0,
+    output: int = 0,
+    cached_input: int = 0,
+    cache_write: int = 0,
+    reasoning: int = 0,
+) -> Tokens:
+    """A :data:`Tokens` document; ``cache_write`` appears only when the provider reported some."""
+    out = {
+        "input": max(0, input),
+        "output": output,
+        "cached_input": cached_input,
+        "reasoning": reasoning,
+    }
+    if cache_write:
+        out["cache_write"] = cache_write
+    return out
+
+
+# Headers and query parameters that never change an answer: credentials, tracing, transport.
+_QUIET_NAMES = re.compile(
+    r"auth|key|token|secret|password|cookie|session|signature|trace|baggage|sentry|request-id"
+    r"|^x-stainless-|^user-agent$|^accept|^content-|^connection$|^host$|^x-goog-api-client$"
+    r"|^openai-(organization|project)$|^x-goog-user-project$|^x-amzn-|^x-datadog-|^x-b3-",
+    re.IGNORECASE,
+)
+
+
+def headers_of(headers: Mapping[str, Any] | None, drop: tuple[type, ...] = ()) -> dict[str, str]:
+    """The headers (or query parameters) that can change an answer, names lower-cased.
+
+    Kept: e.g. ``anthropic-beta``, ``anthropic-version``, ``api-version``, gateway settings. Left
+    out: credentials (anything naming a key, token, secret or auth), tracing and transport headers,
+    and the SDKs' "remove this header" sentinels (``drop``).
+    """
+    if not headers:
+        return {}
+    return {
+        str(k).lower(): str(v)
+        for k, v in headers.items()
+        if not _QUIET_NAMES.search(str(k)) and not isinstance(v, drop) and v is not None
+    }
+
+
+def host_of(url: Any) -> str:
+    """``scheme://host[:port]/path`` of an API base URL: no credentials, no query."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path.rstrip('/')}"
+
+
+#: What :func:`wire` returns for an SDK sentinel ("not given"): leave the argument out.
+DROP: Any = object()
+
+
+def _is_model(value: Any) -> bool:
+    return hasattr(type(value), "model_fields") and callable(getattr(value, "model_dump", None))
+
+
+def wire(value: Any, drop: tuple[type, ...], dump: Callable[[Any], Any]) -> Any:
+    """``value`` as the SDK sends it, for keying: sentinels (``drop``) left out, pydantic models
+    dumped the way the SDK dumps them (``dump``), iterators listed.
+
+    A pydantic class (a response schema) becomes its JSON schema. Other values are left for the
+    canonical key encoder, which raises on anything it cannot encode faithfully. A function
+    raises :class:`Uncacheable`: its behaviour, not its name, would decide the answer.
+    """
+    t = type(value)
+    if t is str or t is int or t is float or t is bool or value is None:
+        return value
+    if isinstance(value, drop):
+        return DROP
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            w = wire(v, drop, dump)
+            if w is not DROP:
+                out[k] = w
+        return out
+    if isinstance(value, list | tuple | Iterator):
+        return [w for w in (wire(v, drop, dump) for v in value) if w is not DROP]
+    if _is_model(value):
+        return wire(dump(value), drop, dump)
+    schema_of = getattr(value, "model_json_schema", None)
+    if isinstance(value, type) and callable(schema_of):
+        return {"pydantic": value.__qualname__, "schema": schema_of()}
+    if callable(value) and not isinstance(value, type):
+        raise Uncacheable(f"a callable ({getattr(value, '__qualname__', value)!r})")
+    return value
+
+
+class Adapter(ABC):
+    """One SDK's part of a cached client. One instance per wrapped client."""
+
+    #: The provider name in stats labels and the price table.
+    provider: ClassVar[str]
+    #: Attribute paths (from the client) of the methods that go through the cache.
+    cached: ClassVar[frozenset[str]]
+    #: Paths that are refused, with what to call instead (sync twins of cached methods).
+    refused: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.scope = self.client_scope()
+
+    @abstractmethod
+    def client_scope(self) -> dict[str, Any]:
+        """The client's part of every key: API host, and headers and query that change answers."""
+
+    def target(self, path: str, sdk_retries: bool) -> Callable[..., Awaitable[Any]]:
+        """The real method behind ``path`` (on a copy of the client without the SDK's own
+        retries when ``sdk_retries`` is false and the SDK allows it)."""
+        obj: Any = self.client
+        for name in path.split("."):
+            obj = getattr(obj, name)
+        return obj  # type: ignore[no-any-return]
+
+    @abstractmethod
+    def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
+        """What of ``call`` (bound arguments) reaches the wire, or ``None`` to pass it through
+        uncached (a stream). May raise :class:`Uncacheable`."""
+
+    @abstractmethod
+    def model(self, call: dict[str, Any]) -> str:
+        """The model a call asks for (the stats label's model)."""
+
+    @abstractmethod
+    def usage(self, response: Any) -> tuple[str, Tokens] | None:
+        """``(model that answered, tokens)``, or ``None`` when the response reports no usage."""
+
+    @abstractmethod
+    def complete(self, response: Any) -> bool:
+        """Worth storing by default: not empty and not cut off by a token limit."""
+
+    @abstractmethod
+    def transient(self, exc: BaseException) -> bool:
+        """A failure worth retrying: rate limit, overload, 5xx, timeout, lost connection."""
+
+    def retry_after(self, exc: BaseException) -> float | None:
+        """Seconds the provider asked us to wait (``retry-after-ms`` / ``retry-after``)."""
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        if headers is None:
+            return None
+        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            raw = headers.get(name)
+            if raw is not None:
+                try:
+                    return max(0.0, float(raw) * scale)
+                except ValueError:
+                    continue  # an HTTP date: leave the wait to the backoff
+        return None
+
+    def finish(self, value: Any, call: dict[str, Any]) -> Any:
+        """Fix up a value rebuilt from the cache (e.g. fields the SDK derives from the request)."""
+        return value

@@ -1,0 +1,246 @@
+"""The cached client: a proxy over a real SDK client.
+
+Attribute access walks the real client. The methods an adapter names go through
+:meth:`aicache.AICache.call` (lookup, single-flight, store); everything else is the real
+attribute. Keys, policies and retries are decided here once per client, per model and per
+settings generation, not per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from .. import _stats
+from .._cache import AICache, Cost, Policy
+from .._config import generation, get_config
+from .._errors import KeyBuildError
+from .._keys import _Binder, check_name, make_key
+from .._log import warn_once
+from .._pricing import cost_of
+from .._shared import shared_cache
+from ..backends import BackendSpec
+from ._base import Adapter, Uncacheable
+from ._retry import Retry, _Tenacity
+
+__all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
+
+BYPASS = "bypass_cache"
+#: ``ttl=`` left at its default: the configured ttl.
+TTL_DEFAULT: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What the caller chose in ``cached_client(...)``, already validated."""
+
+    ttl: Any  # seconds, None (no expiry) or TTL_DEFAULT
+    backend: BackendSpec
+    namespace: str | None
+    should_cache: Callable[[Any], bool] | None
+    retry: Retry | _Tenacity | None
+    lock: bool | None
+    stale_ttl: float | None
+
+
+class Binding:
+    """Everything the nodes of one cached client share."""
+
+    def __init__(self, adapter: Adapter, options: Options) -> None:
+        self.adapter = adapter
+        self.options = options
+        self.prefixes = frozenset(
+            ".".join(path.split(".")[:i])
+            for path in adapter.cached | adapter.refused.keys()
+            for i in range(1, path.count(".") + 1)
+        )
+        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], _Binder]] = {}
+        self._generation = -1
+        self._cache: AICache | None = None
+        self._namespace = ""
+        self._ttl: float | None = None
+        self._lock = False
+        self._policies: dict[_stats.Label, Policy] = {}
+
+    def _resolve(self) -> AICache | None:
+        """The cache to use now (``None`` when caching is switched off in the settings)."""
+        gen = generation()
+        if gen != self._generation:
+            config = get_config()
+            opts = self.options
+            self._namespace = check_name("namespace", opts.namespace or config.namespace)
+            self._ttl = config.ttl if opts.ttl is TTL_DEFAULT else opts.ttl
+            self._lock = config.lock if opts.lock is None else opts.lock
+            self._cache = shared_cache(opts.backend) if config.enabled else None
+            self._policies = {}
+            self._generation = gen
+        return self._cache
+
+    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], _Binder]:
+        found = self._methods.get(path)
+        if found is None:
+            fn = self.adapter.target(path, sdk_retries=self.options.retry is None)
+            found = self._methods[path] = (fn, _Binder(inspect.signature(fn)))
+        return found
+
+    def _policy(self, label: _stats.Label) -> Policy:
+        policy = self._policies.get(label)
+        if policy is None:
+            opts = self.options
+            policy = self._policies[label] = Policy(
+                label,
+                self._ttl,
+                opts.stale_ttl,
+                opts.should_cache or self.adapter.complete,
+                functools.partial(self._cost, label[2]),
+                self._lock,
+            )
+        return policy
+
+    def _cost(self, asked: str, response: Any) -> Cost:
+        found = self.adapter.usage(response)
+        if found is None:
+            return None, None
+        answered, tokens = found
+        provider = self.adapter.provider
+        usd = cost_of(provider, answered, tokens) if answered else None
+        if usd is None and asked != answered:
+            usd = cost_of(provider, asked, tokens)
+        return usd, {"provider": provider, "model": answered or asked, "tokens": tokens}
+
+    def _key(self, path: str, call: dict[str, Any], label: _stats.Label) -> str | None:
+        try:
+            request = self.adapter.request(path, call)
+            if request is None:
+                return None
+            document = {"client": self.adapter.scope, "request": request}
+            return make_key(self._namespace, label[0], document)
+        except (Uncacheable, KeyBuildError) as exc:
+            warn_once(
+                f"uncacheable:{label[0]}:{type(exc).__name__}",
+                "aicache: %s: calling through without the cache: %s",
+                label[0],
+                exc,
+            )
+            return None
+
+    async def _invoke(
+        self, fn: Callable[..., Awaitable[Any]], call: dict[str, Any], label: _stats.Label
+    ) -> Any:
+        retry = self.options.retry
+        if retry is None:
+            return await fn(**call)
+
+        async def attempt() -> Any:
+            return await fn(**call)
+
+        return await retry.run(attempt, label, self.adapter.transient, self.adapter.retry_after)
+
+    async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in kwargs else False
+        fn, binder = self._method(path)
+        call = binder.bind(args, kwargs)
+        for name, value in call.items():
+            if isinstance(value, Iterator):  # keying would use up a one-shot iterator
+                call[name] = list(value)
+        adapter = self.adapter
+        label = (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call))
+        run = functools.partial(self._invoke, fn, call, label)
+        cache = self._resolve()
+        if cache is None:
+            return await run()
+        key = self._key(path, call, label)
+        if key is None:
+            _stats.count(label, "uncached")
+            return await run()
+        value = await cache.call(key, run, self._policy(label), bypass=bypass)
+        return adapter.finish(value, call)
+
+
+class _Method:
+    """A cached method: call it as the SDK's own, plus ``bypass_cache=True``."""
+
+    __slots__ = ("__wrapped__", "_binding", "_path")
+
+    def __init__(self, binding: Binding, path: str, real: Any) -> None:
+        self._binding = binding
+        self._path = path
+        self.__wrapped__ = real  # inspect.signature and help() show the SDK's own
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._binding.call(self._path, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<aicache cached {self._binding.adapter.provider}.{self._path}>"
+
+
+class _Node:
+    """A part of the real client on the way to a cached method (``client.chat``, ...)."""
+
+    __slots__ = ("__wrapped__", "_binding", "_path")
+
+    def __init__(self, real: Any, path: str, binding: Binding) -> None:
+        self.__wrapped__ = real
+        self._path = path
+        self._binding = binding
+
+    def __getattr__(self, name: str) -> Any:
+        binding = self._binding
+        path = f"{self._path}.{name}" if self._path else name
+        instead = binding.adapter.refused.get(path)
+        if instead is not None:
+            raise TypeError(
+                f"{path} of a cached client is synchronous and not cached: call {instead} "
+                "instead (or the unwrapped client, cached_client(...).__wrapped__)"
+            )
+        real = getattr(self.__wrapped__, name)
+        if path in binding.adapter.cached:
+            return _Method(binding, path, real)
+        if path in binding.prefixes:
+            return _Node(real, path, binding)
+        return real
+
+    def __dir__(self) -> list[str]:
+        return dir(self.__wrapped__)
+
+    def __repr__(self) -> str:
+        name = self._path or type(self.__wrapped__).__name__
+        return f"<aicache cached {name}: {self.__wrapped__!r}>"
+
+    async def __aenter__(self) -> Any:
+        entered = await self.__wrapped__.__aenter__()
+        return self if entered is self.__wrapped__ else entered
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+
+
+class CachedClient(_Node):
+    """The proxy ``cached_client`` returns. ``__wrapped__`` is the real client."""
+
+    __slots__ = ()
+
+    def __init__(self, real: Any, binding: Binding) -> None:
+        super().__init__(real, "", binding)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("with_options", "copy"):
+            real = getattr(self.__wrapped__, name)
+            binding = self._binding
+
+            @functools.wraps(real)
+            def rewrap(*args: Any, **kwargs: Any) -> CachedClient:
+                client = real(*args, **kwargs)
+                return CachedClient(client, Binding(type(binding.adapter)(client), binding.options))
+
+            return rewrap
+        return super().__getattr__(name)
