@@ -47,7 +47,7 @@ KEY_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_MODELS = {
     "gemini": "gemini-2.5-flash",
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "openai": "gpt-4o",
 }
 #: The simulated provider speaks the OpenAI API and is priced as this model.
