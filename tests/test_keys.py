@@ -27,7 +27,7 @@ from aicache._errors import ConfigError
 from aicache._keys import KEY_PREFIX, KeyBuilder, canonical, encode, function_name
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -167,6 +167,30 @@ def test_equal_calls_share_a_key_however_the_arguments_are_passed(x: Any) -> Non
     assert key_of(x, "default") == expected
     assert key_of(y="default", x=x) == expected
     assert key_of(copy.deepcopy(x)) == expected
+
+
+def test_variadic_and_keyword_only_parameters_are_bound_too() -> None:
+    async def f(a: int, /, *args: int, b: int = 2, **kw: int) -> None:
+        return None
+
+    builder = KeyBuilder(f, namespace="t")
+    assert builder.key((1, 5), {"c": 4}) == builder.key((1, 5), {"c": 4, "b": 2})
+    assert builder.key((1, 5), {"c": 4, "d": 5}) == builder.key((1, 5), {"d": 5, "c": 4})
+    assert builder.key((1, 5, 6), {}) != builder.key((1, 5), {})
+    assert builder.key((1,), {"c": 1}) != builder.key((1,), {"d": 1})
+    assert builder.explain((1, 5), {"c": 4})["arguments"] == {
+        "a": 1,
+        "args": [5],
+        "b": 2,
+        "kw": {"c": 4},
+    }
+
+
+def test_a_call_that_does_not_fit_the_signature_raises_pythons_type_error() -> None:
+    with pytest.raises(TypeError, match="x"):
+        BUILDER.key((), {"y": 1})
+    with pytest.raises(TypeError):
+        BUILDER.key((1, 2, 3), {})
 
 
 @SETTINGS
