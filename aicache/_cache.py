@@ -116,6 +116,9 @@ class AICache:
     async def get(self, *parts: Any, default: Any = None) -> Any:
         """The fresh value stored under these parts, else ``default``."""
         key = self.key(*parts)
+        if not switches()[0]:  # cache_control(read=False)
+            _stats.miss(_MANUAL, bypass=True)
+            return default
         found = await self.lookup(key, _MANUAL, allow_stale=False)
         if found is None:
             _stats.miss(_MANUAL)
@@ -130,6 +133,8 @@ class AICache:
         Returns whether any tier stored it.
         """
         key = self.key(*parts)
+        if not switches()[1]:  # cache_control(write=False)
+            return False
         policy = Policy(_MANUAL, self.config.ttl if ttl is None else ttl)
         return await self.store(key, value, policy, duration=0.0, cost=(cost, None))
 
