@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, _clock
+from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, _clock, cache_control
 from aicache import stats as aistats
 
 
@@ -123,3 +123,16 @@ async def test_a_cache_is_an_async_context_manager() -> None:
 def test_a_bad_namespace_is_refused() -> None:
     with pytest.raises(ValueError, match="namespace"):
         AICache(CacheConfig(backend="memory"), namespace="a b")
+
+
+async def test_cache_control_reaches_direct_gets_and_sets(cache: AICache) -> None:
+    await cache.set("k", value="stored")
+    with cache_control(read=False):
+        assert await cache.get("k", default="fresh") == "fresh"
+    with cache_control(write=False):
+        assert await cache.get("k") == "stored"  # reads still served
+        assert await cache.set("k", value="new") is False
+        assert await cache.set("other", value="new") is False
+    assert (await cache.get("k"), await cache.get("other")) == ("stored", None)
+    snap = cache.get_stats()
+    assert (snap["hits"], snap["misses"], snap["bypasses"], snap["stores"]) == (2, 1, 1, 1)
