@@ -147,6 +147,10 @@ def _backend(raw: str) -> str:
     return raw.lower()
 
 
+def _path(raw: str) -> Path:
+    return Path(raw).expanduser()  # .env files and process managers do not expand "~"
+
+
 def _namespace(raw: str) -> str:
     return check_name("namespace", raw)  # its ConfigError is a ValueError: named below
 
@@ -168,7 +172,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_ENABLED": ("enabled", _bool),
     "AI_CACHE_BACKEND": ("backend", _backend),
     "AI_CACHE_TTL_HOURS": ("ttl", _hours),
-    "AI_CACHE_DIR": ("cache_dir", Path),
+    "AI_CACHE_DIR": ("cache_dir", _path),
     "AI_CACHE_NAMESPACE": ("namespace", _namespace),
     "REDIS_URL": ("redis_url", _redis_url),
     "AI_CACHE_SECRET": ("secret", str.encode),
@@ -183,7 +187,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_LOCK": ("lock", _bool),
     "AI_CACHE_LOCK_LEASE_S": ("lock_lease", _positive),
     "AI_CACHE_LOCK_WAIT_S": ("lock_wait", _positive),
-    "AI_CACHE_PRICES": ("prices_file", Path),
+    "AI_CACHE_PRICES": ("prices_file", _path),
 }
 
 _state_lock = threading.Lock()
