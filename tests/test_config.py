@@ -114,6 +114,16 @@ def test_defaults() -> None:
     assert config == CacheConfig()
 
 
+@pytest.mark.parametrize(
+    ("var", "attribute"), [("AI_CACHE_DIR", "cache_dir"), ("AI_CACHE_PRICES", "prices_file")]
+)
+def test_paths_from_the_environment_expand_the_home_directory(
+    var: str, attribute: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert getattr(CacheConfig.from_env({var: "~/x"}), attribute) == Path("/home/someone/x")
+
+
 def test_default_cache_dir_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdg")
     assert CacheConfig().cache_dir == Path("/tmp/xdg/aicache")
