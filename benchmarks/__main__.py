@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ import aicache
 from . import _breakdown, _hits, _keysize, _misses, _outage, _replay, _report, _stampede
 from ._common import Env, Mode, Results
 from ._machine import load_average, machine, versions
-from ._peers import quiet_peers
+from ._peers import quiet_logs
 from ._server import RedisServer
 
 Family = Callable[[Env, Mode, Results], Awaitable[None]]
@@ -93,8 +92,7 @@ async def _run(args: argparse.Namespace) -> Path:
     if unknown:
         raise SystemExit(f"unknown families {sorted(unknown)}; choose from {list(FAMILIES)}")
     results = Results(mode, machine=machine(), versions=versions())
-    quiet_peers()
-    logging.getLogger("aicache").setLevel(logging.ERROR)  # the outage family trips breakers
+    quiet_logs()  # the outage family trips breakers and fails peers on purpose
     started = time.perf_counter()
     with (
         tempfile.TemporaryDirectory(prefix="aicache-bench-") as tmp,

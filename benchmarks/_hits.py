@@ -21,6 +21,7 @@ from ._timing import Contender, measure
 __all__ = ["aicache_tiers", "fresh_check", "run"]
 
 RESULT_BYTES = _workload.RESULT_BYTES
+NATIVE_FLOOR = "floor: key + dict lookup + Message.model_validate"
 chat = _workload.chat
 
 
@@ -170,12 +171,68 @@ async def _contenders(env: Env, mode: Mode, results: Results) -> AsyncIterator[l
         fn = decorate(chat)
         entries.append(_Entry(name, group, tier, partial(fn, **req), fresh_of=fn))
 
+    if has_module("aicache.providers") and has_module("anthropic"):
+        entries += await _native(closers)
+
     try:
         yield entries
     finally:
         for close in closers:
             with contextlib.suppress(Exception):
                 await close()
+
+
+def anthropic_request() -> dict[str, Any]:
+    """The argument set in Anthropic's shape: system prompt, then alternating turns."""
+    req = _workload.request()
+    system, *turns = req["messages"]
+    return {
+        "model": req["model"],
+        "max_tokens": req["max_tokens"],
+        "system": system["content"],
+        "messages": turns,
+    }
+
+
+async def _native(closers: list[Callable[[], Awaitable[Any]]]) -> list[_Entry]:
+    """A cached_client hit returning ``anthropic.types.Message``, and its floor: key + dict
+    lookup + ``orjson.loads`` + ``Message.model_validate`` of the stored JSON."""
+    from anthropic import AsyncAnthropic
+    from anthropic.types import Message
+
+    from aicache._simulator import ProviderSimulator
+    from aicache.providers import cached_client
+
+    sim = ProviderSimulator()
+    await sim.start()
+    closers.append(sim.close)
+    client = AsyncAnthropic(api_key="sk-bench-not-a-key", base_url=sim.base_url, max_retries=0)
+    closers.append(client.close)
+    req = anthropic_request()
+    proxy = cached_client(client, backend="memory", namespace="bench")
+    first = await proxy.messages.create(**req)
+    store = {floor_key(req): orjson.dumps(first.to_dict(mode="json"))}
+
+    async def floor_native(**kwargs: Any) -> Message:
+        data = store[floor_key(kwargs)]
+        return Message.model_validate(orjson.loads(data))
+
+    return [
+        _Entry(
+            NATIVE_FLOOR,
+            "floor",
+            "memory",
+            partial(floor_native, **req),
+            note="anthropic Message rebuilt from stored JSON",
+        ),
+        _Entry(
+            "aicache cached_client memory",
+            "aicache",
+            "memory",
+            partial(proxy.messages.create, **req),
+            note="AsyncAnthropic.messages.create; returns anthropic.types.Message",
+        ),
+    ]
 
 
 async def run(env: Env, mode: Mode, results: Results) -> None:

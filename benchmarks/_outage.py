@@ -31,6 +31,7 @@ _CONNECT = 0.25
 
 
 async def _calls(fn: Fn, count: int, bare_ns: float) -> dict[str, Any]:
+    """``count`` identical calls; the first alone, the rest as p50/p99 of the added time."""
     req = _workload.request()
     times: list[float] = []
     errors: set[str] = set()

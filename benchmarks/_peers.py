@@ -12,23 +12,43 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
-__all__ = ["aiocache_factory", "cashews_factory", "quiet_peers"]
+__all__ = ["aiocache_factory", "cashews_factory", "logged", "quiet_logs"]
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
 Factory = tuple[Callable[[Fn], Fn], Callable[[], Awaitable[None]]]
 TTL = 3600
 
 
-def quiet_peers() -> None:
-    """The peers log every failed operation with a traceback; keep that out of the report.
+class _Count(logging.Handler):
+    """Counts the records a peer logs instead of printing them."""
 
-    A handler still receives each record (so the cost of making it stays in the timings), it
-    just writes nothing.
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+
+
+_counts = {name: _Count() for name in ("aicache", "aiocache", "cashews")}
+
+
+def quiet_logs() -> None:
+    """The caches log failed operations (the peers with a traceback each time): count those
+    records instead of printing them.
+
+    The handler still receives each record, so the cost of making it stays in the timings.
     """
-    for name in ("aiocache", "cashews"):
+    for name, handler in _counts.items():
         logger = logging.getLogger(name)
-        logger.handlers[:] = [logging.NullHandler()]
+        logger.handlers[:] = [handler]
         logger.propagate = False
+
+
+def logged(name: str) -> int:
+    """Warnings and errors the named library logged so far (see :func:`quiet_logs`)."""
+    counter = _counts.get(name)
+    return 0 if counter is None else counter.records
 
 
 def cashews_factory(

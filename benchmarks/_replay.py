@@ -59,12 +59,21 @@ def zipf_order(requests: int, distinct: int, s: float = ZIPF_S, seed: int = 11) 
 
 
 def _price_of() -> Callable[[str, Any], float | None] | None:
-    """aicache's own price table, as ``(model, usage) -> USD``, if this checkout has one."""
+    """``(model, usage) -> USD`` from aicache's own price table, if this checkout has one."""
     try:
-        from aicache import _pricing  # type: ignore[attr-defined]
+        from aicache._pricing import cost_of
     except ImportError:
         return None
-    price: Callable[[str, Any], float | None] | None = getattr(_pricing, "usd_of_usage", None)
+
+    def price(model: str, usage: Any) -> float | None:
+        tokens = {
+            "input": usage.input_tokens,
+            "cached_input": usage.cache_read_input_tokens or 0,
+            "cache_write": usage.cache_creation_input_tokens or 0,
+            "output": usage.output_tokens,
+        }
+        return cost_of("anthropic", model, tokens)
+
     return price
 
 
@@ -100,6 +109,8 @@ async def _drive(call: Call, order: list[int], reqs: list[dict[str, Any]]) -> di
 
 def _cached_create(client: Any, backend: str) -> Call:
     cached_client = getattr(aicache, "cached_client", None)
+    if cached_client is None and has_module("aicache.providers"):
+        from aicache.providers import cached_client
     if cached_client is not None:
         proxy = cached_client(client, backend=backend, namespace="bench-replay")
         create: Call = proxy.messages.create
@@ -172,7 +183,7 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
             row["own_saved_usd"] = own_saved if priced else None
             results.replay.append(row)
     distinct = len(set(order))
-    how = "cached_client" if hasattr(aicache, "cached_client") else "@ai_cached(messages.create)"
+    how = "cached_client" if has_module("aicache.providers") else "@ai_cached(messages.create)"
     results.replay[0]["about"] = (
         f"{len(order):,} requests drawn from {len(reqs):,} distinct prompts with weight "
         f"1/rank^{ZIPF_S:g} ({distinct:,} distinct drawn), {CONCURRENCY} concurrent callers, "

@@ -16,6 +16,7 @@ FLOOR = "floor: hand-written decorator (key + dict lookup)"
 FLOOR_COPY = "floor: hand-written decorator + orjson.loads"
 REDIS_FLOOR = "floor: redis GET + orjson.loads"
 FILE_FLOOR = "floor: read 2 KB sharded file + orjson.loads"
+NATIVE_FLOOR = "floor: key + dict lookup + Message.model_validate"
 MEMORY_PEERS = (
     "cashews mem (default, protected)",
     "cashews mem protected=False",
@@ -50,6 +51,8 @@ def _ratio(results: Results, name: str, floor: str) -> float | None:
 def _floor_for(row: Row) -> str | None:
     if row.group == "floor":
         return None
+    if "cached_client" in row.name:
+        return NATIVE_FLOOR
     if row.tier == "memory":
         return FLOOR
     if row.tier == "redis" or (row.tier == "chain" and "redis" in row.note):
@@ -175,7 +178,13 @@ def _peer_table(r: Results) -> str:
 
 def _floors_table(r: Results) -> str:
     rows = []
-    for name in ("aicache memory", "aicache file", "aicache redis", "aicache chain"):
+    for name in (
+        "aicache memory",
+        "aicache file",
+        "aicache redis",
+        "aicache chain",
+        "aicache cached_client memory",
+    ):
         if r.hit(name) is None:
             continue
         rows.append(
@@ -227,12 +236,24 @@ def _stampede_table(r: Results) -> str:
             f"{s['ran']:,}",
             f"{s['wall_s'] * 1000:,.0f}",
             _x(s["ratio"]),
+            f"{s.get('cold_wall_s', float('nan')) * 1000:,.0f}",
             f"{s['errors']:,}" + (f" ({', '.join(s['kinds'])})" if s["kinds"] else ""),
+            f"{s.get('logged', 0):,}",
         )
         for s in r.stampede
     ]
     return _table(
-        ("contender", "callers", "calls that ran", "wall ms", "x one call", "errors"), rows
+        (
+            "contender",
+            "callers",
+            "calls that ran",
+            "wall ms",
+            "x one call",
+            "cold: wall ms",
+            "errors",
+            "errors the cache logged",
+        ),
+        rows,
     )
 
 
@@ -393,7 +414,8 @@ def render(r: Results, chart: str | None) -> str:
             "",
             f"A call that sleeps {m.stampede_delay * 1000:.0f} ms (one call alone: {one:.1f} ms)."
             " 'calls that ran' counts real executions; 'errors' counts callers that raised or "
-            "got a wrong answer.",
+            "got a wrong answer. Each cache first takes one burst of the same size on other "
+            "arguments ('cold': connections open, code paths warm), then the measured one.",
             "",
             _stampede_table(r),
             "",

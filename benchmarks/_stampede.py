@@ -23,7 +23,7 @@ import aicache
 from . import _workload
 from ._common import Env, Mode, Results, has_module
 from ._floors import floor_decorator
-from ._peers import aiocache_factory, cashews_factory
+from ._peers import aiocache_factory, cashews_factory, logged
 
 __all__ = ["Prepared", "run", "slow_call", "stampede"]
 
@@ -55,9 +55,15 @@ class Prepared:
         self.fn = decorate(slow_call(delay, self.counter))
         self.variant = variant
 
-    async def warm(self, warm_variant: int) -> None:
-        await self.fn(**_workload.request(variant=warm_variant))
+    async def warm(self, warm_variant: int, n: int) -> float:
+        """A first burst of ``n`` callers on other arguments: opens the connections a burst
+        needs and warms the code paths. Returns its wall time (a cold start's)."""
+        req = _workload.request(variant=warm_variant)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(self.fn(**req) for _ in range(n)), return_exceptions=True)
+        wall = time.perf_counter() - t0
         self.counter[0] = 0
+        return wall
 
     async def fire(self, n: int) -> dict[str, Any]:
         """``n`` concurrent identical calls; what ran, how long, what failed."""
@@ -79,16 +85,22 @@ class Prepared:
 
 async def stampede(decorate: Decorate, n: int, delay: float, variant: int) -> dict[str, Any]:
     prepared = Prepared(decorate, delay, variant)
-    await prepared.warm(variant + 100_000)
-    return await prepared.fire(n)
+    cold = await prepared.warm(variant + 100_000, n)
+    out = await prepared.fire(n)
+    out["cold_wall_s"] = cold
+    return out
 
 
 async def _one_call(delay: float) -> float:
+    """The median time of one bare call, alone."""
     fn = slow_call(delay, [0])
     req = _workload.request()
-    t0 = time.perf_counter()
-    await fn(**req)
-    return time.perf_counter() - t0
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        await fn(**req)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[2]
 
 
 def _aicache(spec: str, tag: str) -> Decorate:
@@ -123,17 +135,20 @@ async def _cross_process(
         )
         for _ in range(processes)
     ]
+    readies: list[dict[str, Any]] = []
     try:
         for p in procs:
             assert p.stdout is not None
             line = await asyncio.wait_for(p.stdout.readline(), 60)
-            if line.strip() != b"ready":
+            if not line.startswith(b"{"):
                 raise RuntimeError(f"stampede worker did not start: {line!r}")
+            readies.append(json.loads(line))
         t0 = time.perf_counter()
         for p in procs:
             assert p.stdin is not None
             p.stdin.write(b"go\n")
         await asyncio.gather(*(p.stdin.drain() for p in procs if p.stdin))
+        cold = max(r["cold_wall_s"] for r in readies)
         reports = [
             json.loads(await asyncio.wait_for(p.stdout.readline(), 120)) for p in procs if p.stdout
         ]
@@ -148,6 +163,7 @@ async def _cross_process(
         "ran": sum(r["ran"] for r in reports),
         "wall_s": wall,
         "errors": sum(r["errors"] for r in reports),
+        "cold_wall_s": cold,
         "kinds": sorted({k for r in reports for k in r["kinds"]}),
     }
 
@@ -201,7 +217,10 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
             )
     try:
         for i, (name, how, case) in enumerate(cases):
+            lib = name.split()[0]
+            before = logged(lib)
             row = await case(7000 + i)
+            row["logged"] = logged(lib) - before
             row.update(name=name, how=how, n=n, one_call_s=one)
             row["ratio"] = row["wall_s"] / one
             results.stampede.append(row)

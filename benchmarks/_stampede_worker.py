@@ -1,5 +1,5 @@
-"""One process of the cross-process stampede: waits for ``go`` on stdin, makes its calls, and
-prints ``{"ran", "errors", "kinds"}`` as JSON.
+"""One process of the cross-process stampede: warms up and prints ``{"cold_wall_s"}``, waits for
+``go`` on stdin, makes its calls, and prints ``{"ran", "errors", "kinds"}`` as JSON.
 
 ``python -m benchmarks._stampede_worker URL aicache|cashews N DELAY VARIANT CACHE_DIR``
 """
@@ -41,8 +41,8 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
         decorate, close = cashews_factory(url, lock=True)
         closers.append(close)
     prepared = Prepared(decorate, delay, variant)
-    await prepared.warm(variant + 100_000 + os.getpid())
-    print("ready", flush=True)
+    cold = await prepared.warm(variant + 100_000 + os.getpid(), n)
+    print(json.dumps({"cold_wall_s": cold}), flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     out = await prepared.fire(n)
     print(json.dumps({k: out[k] for k in ("ran", "errors", "kinds")}), flush=True)

@@ -95,13 +95,20 @@ async def measure(
         await _run_block(c, min(warmup, c.calls or warmup), [])
     per_block: dict[str, list[list[int]]] = {c.name: [] for c in contenders}
     order = list(contenders)
-    for _ in range(blocks):
-        rng.shuffle(order)
-        for c in order:
-            gc.collect()
-            out: list[int] = []
-            await _run_block(c, c.calls or calls, out)
-            per_block[c.name].append(out)
+    # Each block starts with no garbage left by the previous one. The objects alive now (the
+    # SDKs, the contenders) are frozen out of the collector, so those collections stay cheap.
+    gc.collect()
+    gc.freeze()
+    try:
+        for _ in range(blocks):
+            rng.shuffle(order)
+            for c in order:
+                gc.collect()
+                out: list[int] = []
+                await _run_block(c, c.calls or calls, out)
+                per_block[c.name].append(out)
+    finally:
+        gc.unfreeze()
     return {name: _summarise(name, runs) for name, runs in per_block.items()}
 
 
