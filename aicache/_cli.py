@@ -11,7 +11,8 @@ import asyncio
 import os
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 import orjson
@@ -462,6 +463,149 @@ def tier_names(config: CacheConfig) -> list[str]:
     return names
 
 
+# -- aicache warm ---------------------------------------------------------------------------------
+
+WARM_PROVIDERS = ("openai", "anthropic", "gemini")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One line of a warm file: ``{"provider": ..., "method": ..., "kwargs": {...}}``."""
+
+    line: int
+    provider: str
+    method: str
+    kwargs: dict[str, Any]
+
+
+def read_recorded(path: str) -> list[Recorded]:
+    """Parse and check a warm file; any mistake is a :class:`UsageError` naming its line."""
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    out: list[Recorded] = []
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not JSON ({exc})") from None
+        if not isinstance(doc, dict):
+            raise UsageError(f"{where}: each line must be a JSON object")
+        provider, method, kwargs = doc.get("provider"), doc.get("method"), doc.get("kwargs")
+        if provider not in WARM_PROVIDERS:
+            raise UsageError(f"{where}: provider must be one of {', '.join(WARM_PROVIDERS)}")
+        if not isinstance(method, str) or not method:
+            raise UsageError(f"{where}: method must name the SDK method, e.g. messages.create")
+        if not isinstance(kwargs, dict):
+            raise UsageError(f"{where}: kwargs must be an object of the call's keyword arguments")
+        unknown = set(doc) - {"provider", "method", "kwargs"}
+        if unknown:
+            raise UsageError(f"{where}: unknown fields {sorted(unknown)}")
+        out.append(Recorded(number, provider, method, kwargs))
+    if not out:
+        raise UsageError(f"{path} holds no requests")
+    return out
+
+
+def _cached_method(client: Any, entry: Recorded, path: str) -> Callable[..., Awaitable[Any]]:
+    from .providers._proxy import _Method
+
+    candidates = [entry.method]
+    if entry.provider == "gemini" and not entry.method.startswith("aio."):
+        candidates.append("aio." + entry.method)  # as recorded from the sync surface
+    for name in candidates:
+        obj: Any = client
+        try:
+            for part in name.split("."):
+                obj = getattr(obj, part)
+        except (AttributeError, TypeError):  # TypeError: a sync method the proxy refuses
+            continue
+        if isinstance(obj, _Method):
+            return obj
+    raise UsageError(
+        f"{path}:{entry.line}: {entry.provider} method {entry.method!r} is not a cached method"
+    )
+
+
+async def _warm(entries: list[Recorded], args: argparse.Namespace) -> int:
+    from ._info import cache_info
+    from ._shared import close as close_shared
+    from ._stats import scope
+    from .demo._manager import close_client, sdk_client
+    from .providers import cached_client
+
+    raw: dict[str, Any] = {}
+    try:
+        for provider in sorted({e.provider for e in entries}):
+            try:
+                raw[provider] = sdk_client(provider)
+            except ImportError as exc:
+                extra = "gemini" if provider == "gemini" else provider
+                raise UsageError(
+                    f"the {provider} SDK is not installed: pip install 'aicache[{extra}]' ({exc})"
+                ) from None
+            except Exception as exc:
+                raise RuntimeError(f"cannot create the {provider} client: {exc}") from exc
+        options: dict[str, Any] = {} if args.ttl is None else {"ttl": args.ttl}
+        clients = {p: cached_client(c, **options) for p, c in raw.items()}
+        calls = [(e, _cached_method(clients[e.provider], e, args.file)) for e in entries]
+        semaphore = asyncio.Semaphore(args.concurrency)
+        outcomes: dict[str, int] = {}
+        failures: list[str] = []
+
+        async def one(entry: Recorded, method: Callable[..., Awaitable[Any]]) -> None:
+            async with semaphore:
+                with scope() as counted:
+                    try:
+                        result = await method(**entry.kwargs, bypass_cache=args.refresh)
+                    except Exception as exc:
+                        outcome = "failed"
+                        failures.append(
+                            f"line {entry.line}: {type(exc).__name__}: {_one_line(exc)}"
+                        )
+                    else:
+                        info = cache_info(result)
+                        if info is not None and info.hit:
+                            outcome = "already cached"
+                        else:
+                            outcome = "stored" if counted.snapshot()["stores"] else "not stored"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                progress.advance(f"line {entry.line}: {outcome}")
+
+        with scope() as total, Progress(len(calls), "warming") as progress:
+            await asyncio.gather(*(one(e, m) for e, m in calls))
+    finally:
+        for client in raw.values():
+            await close_client(client)
+        await close_shared()
+    spent = total.snapshot()["cost_spent_usd"]
+    order = ("stored", "already cached", "not stored", "failed")
+    done = ", ".join(f"{outcomes[k]} {k}" for k in order if outcomes.get(k))
+    say(f"warmed {len(calls)} requests from {args.file}: {done}; spent {money(spent)}")
+    if outcomes.get("not stored"):
+        say("not stored: streamed, truncated, empty or refused responses are never cached")
+    for line in failures:
+        say(f"failed {line}", sys.stderr)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {len(calls)} requests failed")
+    return OK
+
+
+def cmd_warm(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if args.ttl is not None and not args.ttl > 0:
+        raise UsageError("--ttl must be a positive number of seconds")
+    settings(args)
+    entries = read_recorded(args.file)
+    return run(_warm(entries, args))
+
+
 # -- aicache demo ---------------------------------------------------------------------------------
 
 
@@ -536,6 +680,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="list at most this many (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_inspect)
+
+    p = sub.add_parser(
+        "warm",
+        parents=[common],
+        help="replay recorded requests (JSONL) through cached clients",
+        description="Replay recorded provider requests so that a new deployment starts warm. "
+        'Each line of FILE is {"provider": "openai"|"anthropic"|"gemini", "method": '
+        '"chat.completions.create", "kwargs": {...}}. Clients are made from the usual '
+        "variables (OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...).",
+    )
+    p.add_argument("file", metavar="FILE.jsonl", help="recorded requests, one JSON object a line")
+    p.add_argument("--namespace", metavar="N", help="namespace (default: AI_CACHE_NAMESPACE)")
+    p.add_argument("--ttl", type=float, metavar="SECONDS", help="entry ttl (default: configured)")
+    p.add_argument(
+        "--concurrency", type=int, default=4, metavar="N", help="requests at once (default 4)"
+    )
+    p.add_argument("--refresh", action="store_true", help="call again even when already cached")
+    p.set_defaults(run=cmd_warm)
 
     p = sub.add_parser(
         "demo",

@@ -10,6 +10,7 @@ types and real prices. Results say ``simulated=True`` then.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -96,7 +97,9 @@ def _env_key(provider: str, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def _sdk_client(provider: str, api_key: str) -> Any:
+def sdk_client(provider: str, api_key: str | None = None) -> Any:
+    """A new async SDK client of ``provider`` ("gemini", "anthropic" or "openai"). Without
+    ``api_key`` the SDK reads its own variables (keys, and base URLs such as OPENAI_BASE_URL)."""
     if provider == "gemini":
         from google import genai
 
@@ -108,6 +111,16 @@ def _sdk_client(provider: str, api_key: str) -> Any:
     import openai
 
     return openai.AsyncOpenAI(api_key=api_key)
+
+
+async def close_client(client: Any) -> None:
+    """Close an SDK client's connections (google-genai: its ``aio`` side)."""
+    aio = getattr(client, "aio", None)
+    close = getattr(aio, "aclose", None) if aio is not None else getattr(client, "close", None)
+    if close is not None:
+        done = close()
+        if inspect.isawaitable(done):
+            await done
 
 
 _METHODS = {
@@ -242,7 +255,7 @@ class SampleMindAIManager:
                 key = _env_key(name, env)
                 if key is not None:
                     try:
-                        given[name] = _sdk_client(name, key)
+                        given[name] = sdk_client(name, key)
                     except ImportError as exc:
                         log.warning("%s key is set but its SDK is not installed: %s", name, exc)
         self.simulated = simulate is True or not given
@@ -289,9 +302,7 @@ class SampleMindAIManager:
 
     async def close(self) -> None:
         for route in self._routes:
-            close = getattr(route.client, "close", None) or getattr(route.client, "aclose", None)
-            if close is not None and asyncio.iscoroutinefunction(close):
-                await close()
+            await close_client(route.client)
         self._routes = []
         if self._simulator is not None:
             await self._simulator.close()
