@@ -220,6 +220,20 @@ def _figures(c: dict[str, Any]) -> list[str]:
     ]
 
 
+_ALSO = (
+    "bypasses",
+    "stores",
+    "not_stored",
+    "uncached",
+    "coalesced",
+    "stale_hits",
+    "tampered",
+    "retries",
+    "failures",
+    "cost_unknown",
+)
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     config = settings(args)
     if args.reset:
@@ -244,11 +258,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     table(("", *_COLUMNS), [("total", *_figures(snap))], right=right)
     tiers = ", ".join(f"{t} {n}" for t, n in sorted(snap["hits_by_tier"].items())) or "none"
     say(f"hits by tier: {tiers}")
-    extra = [
-        f"{name.replace('_', ' ')} {snap[name]}"
-        for name in ("bypasses", "stores", "coalesced", "stale_hits", "tampered", "retries")
-        if snap[name]
-    ]
+    extra = [f"{name.replace('_', ' ')} {snap[name]}" for name in _ALSO if snap[name]]
     if extra:
         say("also: " + ", ".join(extra))
     for group, heading in (("functions", "function"), ("models", "provider/model")):

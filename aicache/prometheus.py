@@ -12,8 +12,8 @@ instead, for one exporter per service. Metrics, all counters, labelled by ``func
 ``tier`` where it applies): ``aicache_hits_total``, ``aicache_misses_total``,
 ``aicache_bypasses_total``, ``aicache_errors_total``, ``aicache_stores_total``,
 ``aicache_coalesced_total``, ``aicache_stale_hits_total``, ``aicache_tampered_total``,
-``aicache_retries_total``, ``aicache_cost_saved_usd_total``, ``aicache_cost_spent_usd_total``,
-``aicache_time_saved_seconds_total``.
+``aicache_retries_total``, ``aicache_failures_total``, ``aicache_cost_saved_usd_total``,
+``aicache_cost_spent_usd_total``, ``aicache_time_saved_seconds_total``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ _PER_FUNCTION = (
     ("stale_hits", "stale_hits", "Hits served stale while a refresh ran."),
     ("tampered", "tampered", "Entries that failed their signature check."),
     ("retries", "retries", "Provider call retries."),
+    ("failures", "failures", "Provider calls that raised after their retries."),
     ("cost_saved_usd", "cost_saved_usd", "USD the calls replaced by hits had cost."),
     ("cost_spent_usd", "cost_spent_usd", "USD spent on calls that ran."),
     ("time_saved_seconds", "time_saved_s", "Seconds the calls replaced by hits had taken."),
