@@ -8,8 +8,9 @@ response type has no ``==``: compare ``.to_dict()``.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 from google.api_core import exceptions as api_errors
@@ -52,6 +53,20 @@ class LegacyGeminiAdapter(Adapter):
         options = legacy_client._client_manager.client_config.get("client_options")
         endpoint = getattr(options, "api_endpoint", None) or _DEFAULT_ENDPOINT
         return {"endpoint": endpoint}  # never client_options itself: it holds the API key
+
+    def target(self, path: str, sdk_retries: bool) -> Callable[..., Awaitable[Any]]:
+        method = super().target(path, sdk_retries)
+        if sdk_retries:
+            return method
+
+        @functools.wraps(method)
+        async def without_sdk_retries(*args: Any, request_options: Any = None, **kw: Any) -> Any:
+            # The generated client retries UNAVAILABLE by itself unless told not to.
+            options = dict(request_options or {})
+            options.setdefault("retry", None)
+            return await method(*args, request_options=options, **kw)
+
+        return without_sdk_retries
 
     def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
         if call.get("stream"):
