@@ -197,3 +197,37 @@ async def test_callers_queued_behind_a_hung_server_give_up_together(redis_server
     assert elapsed < 5.0
     redis_server.thaw()
     await tier.close()
+
+
+EXIT_SCRIPT = r"""
+import asyncio, sys, tempfile
+from aicache import ai_cached, close
+from aicache.backends import FileBackend, MemoryBackend, RedisBackend
+
+@ai_cached(backend=[RedisBackend(sys.argv[1]), FileBackend(tempfile.mkdtemp()), MemoryBackend()])
+async def echo(x: int) -> dict:
+    return {"x": x}
+
+async def main(closing: bool) -> None:
+    for _ in range(2):
+        assert await asyncio.gather(*(echo(i) for i in range(20))) == [{"x": i} for i in range(20)]
+    if closing:
+        await close()
+
+asyncio.run(main(sys.argv[2] == "close"))
+asyncio.run(main(False))  # a second loop, never closed explicitly
+print("done")
+"""
+
+
+@pytest.mark.parametrize("ending", ["close", "no-close"])
+def test_no_unclosed_connection_warnings_at_exit(redis_server: Any, ending: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", EXIT_SCRIPT, redis_server.url, ending],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"
+    assert "nclosed" not in out.stderr and "ResourceWarning" not in out.stderr, out.stderr
