@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
@@ -22,6 +20,7 @@ from ._config import CacheConfig, configure
 from ._envelope import BadEntry, TamperedEntry, decode
 from ._errors import ConfigError
 from ._keys import KEY_PREFIX, check_name
+from ._policy import freshness
 from .backends import Backend, MemoryBackend, build_backends
 
 __all__ = ["UsageError", "main"]
@@ -39,7 +38,7 @@ class UsageError(Exception):
 
 def _rich_console(stream: TextIO) -> Any:
     """A rich Console for a terminal, or ``None`` (not installed, or output is not a terminal)."""
-    if not stream.isatty() or os.environ.get("AICACHE_PLAIN"):
+    if not stream.isatty():
         return None
     try:
         from rich.console import Console
@@ -54,27 +53,19 @@ def say(text: str = "", stream: TextIO | None = None) -> None:
     stream.flush()
 
 
-def table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    *,
-    title: str | None = None,
-    right: Sequence[int] = (),
-) -> None:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> None:
     """Print a table; ``right`` lists the columns to align right (numbers)."""
     console = _rich_console(sys.stdout)
     if console is not None:
         from rich.table import Table
 
-        t = Table(title=title, title_justify="left")
+        t = Table()
         for i, h in enumerate(headers):
             t.add_column(h, justify="right" if i in right else "left")
         for row in rows:
             t.add_row(*row)
         console.print(t)
         return
-    if title:
-        say(title)
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
@@ -103,13 +94,13 @@ class Progress:
     def __enter__(self) -> Progress:
         console = _rich_console(sys.stderr)
         if console is not None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+            from rich import progress as bar
 
-            self._rich = Progress(
+            self._rich = bar.Progress(
                 "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
+                bar.BarColumn(),
+                bar.MofNCompleteColumn(),
+                bar.TimeElapsedColumn(),
                 console=console,
                 transient=True,
             )
@@ -122,7 +113,7 @@ class Progress:
         if self._rich is not None:
             self._rich.update(self._task, advance=1)
             return
-        now = time.monotonic()
+        now = _clock.monotonic()
         if self.done == self.total or now - self._last >= 1.0:
             self._last = now
             suffix = f"  {note}" if note else ""
@@ -159,9 +150,11 @@ def duration(seconds: float | None) -> str:
 
 
 def size(n: int) -> str:
-    return (
-        f"{n} B" if n < 1024 else f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
-    )
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024**2:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1024**2:.1f} MB"
 
 
 def percent(fraction: float) -> str:
@@ -243,9 +236,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     try:
         fleet = _fleet.read(config)
     except Exception as exc:
-        raise RuntimeError(
-            f"cannot read fleet stats from Redis ({config.redis_url}): {exc}"
-        ) from exc
+        raise RuntimeError(f"cannot read fleet stats: {exc}") from exc
     snap = fleet.snapshot
     if args.json:
         say(orjson.dumps({**snap, "sources": fleet.sources}, option=orjson.OPT_INDENT_2).decode())
@@ -342,7 +333,7 @@ def _describe(key: str, tier: str, data: bytes, config: CacheConfig) -> dict[str
     end = entry.stale_until or entry.expires
     return {
         **row,
-        "state": "fresh" if entry.expires is None or now < entry.expires else "stale",
+        "state": freshness(entry, now).value,
         "age_s": now - entry.created,
         "ttl_s": None if entry.expires is None else entry.expires - now,
         "servable_s": None if end is None else end - now,
@@ -391,23 +382,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be at least 1")
     prefix = _prefix(config, args.function)
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> tuple[list[dict[str, Any]], str]:
         tiers = shared_tiers(config)
         try:
-            return await _inspect_rows(tiers, config, args.key, prefix, args.limit)
+            rows = await _inspect_rows(tiers, config, args.key, prefix, args.limit)
+            return rows, ", ".join(t.name for t in tiers)
         finally:
             await close_all(tiers)
 
-    rows = run(go())
+    rows, looked = run(go())
     if args.json:
         say(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return OK if rows or not args.key else FAILURE
     if not rows:
         if args.key:
-            raise LookupError(
-                f"no entry under {args.key} in the tiers {', '.join(tier_names(config))}"
-            )
-        say(f"no entries under {prefix}* in the tiers {', '.join(tier_names(config))}")
+            raise LookupError(f"no entry under {args.key} in the tiers {looked}")
+        say(f"no entries under {prefix}* in the tiers {looked}")
         return OK
     if args.key:
         for row in rows:
@@ -464,13 +454,6 @@ def _cell(name: str, value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {v}" for k, v in value.items())
     return "-" if value is None else str(value)
-
-
-def tier_names(config: CacheConfig) -> list[str]:
-    names = ["redis"] if config.redis_url and config.backend in ("auto", "redis") else []
-    if config.backend in ("auto", "file"):
-        names.append("file")
-    return names
 
 
 # -- aicache warm ---------------------------------------------------------------------------------
@@ -555,10 +538,9 @@ async def _warm(entries: list[Recorded], args: argparse.Namespace) -> int:
             try:
                 raw[provider] = sdk_client(provider)
             except ImportError as exc:
-                extra = "gemini" if provider == "gemini" else provider
                 raise UsageError(
-                    f"the {provider} SDK is not installed: pip install 'aicache[{extra}]' ({exc})"
-                ) from None
+                    f"the {provider} SDK is not installed: pip install 'aicache[{provider}]'"
+                ) from exc
             except Exception as exc:
                 raise RuntimeError(f"cannot create the {provider} client: {exc}") from exc
         options: dict[str, Any] = {} if args.ttl is None else {"ttl": args.ttl}

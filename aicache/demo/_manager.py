@@ -20,12 +20,12 @@ from typing import Any
 
 import orjson
 
-from .. import _clock
-from .. import stats as _stats
+from .. import _clock, _stats
 from .._errors import AICacheError, ConfigError
 from .._info import cache_info
-from .._stats import Label
-from .._stats import count as _count
+from ..backends import BackendSpec
+from ..providers._retry import DEFAULT as DEFAULT_RETRY
+from ..providers._retry import RetryOption
 from ._prompts import SYSTEM, AnalysisType, normalise, prompt, schema, summary
 
 __all__ = [
@@ -148,11 +148,16 @@ def _simulated_client(port: int) -> Any:
 
 def _provider_of(client: Any) -> str:
     module = type(client).__module__
-    for name, prefix in (("gemini", "google"), ("anthropic", "anthropic"), ("openai", "openai")):
+    for name, prefix in (
+        ("gemini", "google.genai"),
+        ("anthropic", "anthropic"),
+        ("openai", "openai"),
+    ):
         if module.startswith(prefix):
             return name
     raise ConfigError(
-        f"clients=: {type(client).__qualname__} is not a Gemini, Claude or OpenAI client"
+        f"clients=: {type(client).__qualname__} is not a google.genai.Client, "
+        "anthropic.AsyncAnthropic or openai.AsyncOpenAI"
     )
 
 
@@ -166,7 +171,7 @@ class _Route:
         self.simulated = simulated
         method = _METHODS[provider]
         # The stats label the cached client counts this route's calls under.
-        self.label: Label = (f"{provider}.{method}", provider, model)
+        self.label: _stats.Label = (f"{provider}.{method}", provider, model)
 
     async def ask(self, user: str, kind: AnalysisType, bypass: bool) -> tuple[str, Any]:
         """``(answer text, the SDK's response object)``."""
@@ -220,8 +225,10 @@ class SampleMindAIManager:
     ``clients``: SDK clients to use instead of those made from the API key variables, e.g.
     ``{"anthropic": AsyncAnthropic(...)}`` (routed in the order Gemini, Claude, OpenAI).
     ``simulate``: ``None`` uses the simulated provider only when no key and no client is given;
-    ``True`` always uses it. ``latency`` is the simulated provider's delay range in seconds.
-    ``ttl``, ``backend``, ``namespace`` and ``retry`` go to :func:`aicache.cached_client`.
+    ``True`` always uses it, ``False`` never. ``latency`` is the simulated provider's delay range
+    in seconds. ``models`` replaces models of :data:`DEFAULT_MODELS`. ``ttl``, ``backend``,
+    ``namespace`` and ``retry`` go to :func:`aicache.cached_client`; ``environ`` replaces
+    ``os.environ`` when looking for keys.
     """
 
     def __init__(
@@ -232,17 +239,19 @@ class SampleMindAIManager:
         models: Mapping[str, str] | None = None,
         latency: tuple[float, float] = DEFAULT_LATENCY,
         ttl: float | None = DEFAULT_TTL,
-        backend: Any = None,
+        backend: BackendSpec = None,
         namespace: str = "samplemind",
-        retry: Any = None,
+        retry: RetryOption = DEFAULT_RETRY,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.models = {**DEFAULT_MODELS, **(models or {})}
         self.latency = latency
-        self._cache_options: dict[str, Any] = {"ttl": ttl, "backend": backend}
-        self._cache_options["namespace"] = namespace
-        if retry is not None:
-            self._cache_options["retry"] = retry
+        self._cache_options: dict[str, Any] = {
+            "ttl": ttl,
+            "backend": backend,
+            "namespace": namespace,
+            "retry": retry,
+        }
         env = os.environ if environ is None else environ
         given = dict(clients or {})
         for name, client in given.items():
@@ -258,6 +267,9 @@ class SampleMindAIManager:
                         given[name] = sdk_client(name, key)
                     except ImportError as exc:
                         log.warning("%s key is set but its SDK is not installed: %s", name, exc)
+        if simulate is False and not given:
+            names = ", ".join(v for p in PROVIDERS for v in KEY_VARIABLES[p])
+            raise ConfigError(f"simulate=False needs clients= or an API key in one of {names}")
         self.simulated = simulate is True or not given
         self._raw = {} if self.simulated else {n: given[n] for n in PROVIDERS if n in given}
         self._routes: list[_Route] = []
@@ -346,7 +358,7 @@ class SampleMindAIManager:
                     except AICacheError:
                         raise
                     except Exception as exc:
-                        _count(route.label, "failures")
+                        _stats.count(route.label, "failures")
                         log.warning("%s failed, trying the next provider: %r", route.provider, exc)
                         failures.append(f"{route.provider}: {type(exc).__name__}: {exc}")
                         continue

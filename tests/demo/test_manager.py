@@ -71,6 +71,8 @@ async def test_keys_decide_the_routing_order() -> None:
     assert SampleMindAIManager(environ={"OPENAI_API_KEY": "sk-o"}).providers == ["openai"]
     forced = SampleMindAIManager(environ=env, simulate=True)
     assert forced.simulated and forced.providers == ["simulated"]
+    with pytest.raises(aicache.ConfigError, match="OPENAI_API_KEY"):
+        SampleMindAIManager(environ={}, simulate=False)
 
 
 async def test_bypass_and_near_identical_features(sim: ProviderSimulator) -> None:
