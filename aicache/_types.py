@@ -3,11 +3,13 @@
 A stored entry names its type by a tag. Only tags on this allowlist are rebuilt: a tag read from
 a cache never makes aicache import a module or call anything that was not registered in this
 process (by :func:`register_type`, by a provider module, or by a decorated function's return
-annotation).
+annotation). The one exception is aicache's own provider modules, from a fixed table (see
+:func:`codecs_in`), for the types of an SDK that is installed.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from collections.abc import Callable
@@ -90,9 +92,33 @@ def register_type(
     return codec
 
 
+# aicache modules that register the codecs of an SDK's types, by the SDK's module prefix.
+_codec_modules: dict[str, str] = {}
+
+
+def codecs_in(prefix: str, module: str) -> None:
+    """Name the aicache ``module`` that registers the codecs of the types under ``prefix``
+    (an SDK's package), so that its types are rebuilt by their own codec in any process."""
+    _codec_modules[prefix] = module
+
+
+def _import_codecs(module_name: str) -> bool:
+    """Import the provider module serving ``module_name``'s types; whether there was one."""
+    for prefix, provider in _codec_modules.items():
+        if module_name == prefix or module_name.startswith(prefix + "."):
+            try:
+                importlib.import_module(provider)
+            except ImportError:  # the SDK is not installed: nothing to rebuild with
+                return False
+            return True
+    return False
+
+
 def codec_for(cls: type[Any]) -> TypeCodec | None:
     """The registered codec of ``cls``; pydantic classes are registered on first sight."""
     codec = _by_class.get(cls)
+    if codec is None and _import_codecs(cls.__module__):
+        codec = _by_class.get(cls)
     if codec is None and _is_pydantic(cls):
         codec = register_type(cls)
     return codec
@@ -162,6 +188,8 @@ def load_value(tag: str | None, data: Any) -> Any:
     if tag is None:
         return data
     codec = _by_tag.get(tag)
+    if codec is None and _import_codecs(tag.partition(":")[0]):
+        codec = _by_tag.get(tag)
     if codec is None:
         raise UnknownType(tag)
     return codec.load(data)

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 from .._errors import ConfigError
 from .._keys import check_name
 from .._policy import seconds
+from .._types import codecs_in
 from ..backends import BackendSpec
 from ._base import Adapter
 from ._proxy import TTL_DEFAULT, Binding, CachedClient, Options
@@ -35,6 +36,9 @@ _ADAPTERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("google.genai", ("Client",), "_genai:GenaiAdapter"),
     ("google.generativeai", ("GenerativeModel",), "_genai_legacy:LegacyGeminiAdapter"),
 )
+for _prefix, _names, _target in _ADAPTERS:
+    codecs_in(_prefix, f"{__name__}.{_target.partition(':')[0]}")
+
 # Clients that are not wrapped (sync ones), and what to wrap instead.
 _INSTEAD = {
     "Anthropic": "anthropic.AsyncAnthropic (cached calls are async)",

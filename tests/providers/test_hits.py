@@ -3,9 +3,11 @@ original; ``bypass_cache=True`` calls through; the response object is never touc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anthropic
 import pytest
 from anthropic.types import Message
 from anthropic.types.beta import BetaMessage
@@ -180,3 +182,15 @@ async def test_a_decorated_function_returning_sdk_objects_round_trips(
     g1, g2 = await generate("mood?"), await generate("mood?")
     assert type(g2) is types.GenerateContentResponse and comparable(g2) == comparable(g1)
     assert sim.count() == 2
+
+
+async def test_concurrent_identical_calls_make_one_request_and_each_gets_its_own_object() -> None:
+    async with ProviderSimulator(latency=0.2) as slow:
+        claude = wrap(anthropic.AsyncAnthropic(api_key="k", base_url=slow.base_url))
+        kw = {"model": "claude-haiku-4-5", "max_tokens": 300, "messages": HELLO}
+        answers = await asyncio.gather(*(claude.messages.create(**kw) for _ in range(5)))
+        assert slow.count() == 1
+    assert all(type(a) is Message and a == answers[0] for a in answers)
+    assert len({id(a) for a in answers}) == 5  # nobody can mutate another caller's answer
+    stats = counters("anthropic.messages.create")
+    assert (stats["misses"], stats["coalesced"], stats["hits"]) == (1, 4, 4)
