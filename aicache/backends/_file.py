@@ -13,8 +13,8 @@ The key in the file stops a hash collision from serving another key's value and 
 does not parse is a miss, never an error.
 
 Recency for the size cap is the file's mtime: a write sets it, and a read moves it forward only
-when it is more than ``_TOUCH_AFTER`` old, so a hit rarely costs a syscall, yet an entry read in
-the last few minutes is never the first to go. Expired entries are removed when read, and by a
+when it is more than ``_TOUCH_AFTER`` (ten minutes) old: a hit rarely costs a system call, and
+the eviction order is right to within ten minutes. Expired entries are removed when read, and by a
 bounded sweep in a background thread every ``_SWEEP_EVERY`` writes; the size cap is enforced by
 the same thread after this process has written a twentieth of the cap since it last looked.
 
@@ -22,8 +22,9 @@ Reads and writes run on the event loop unless the entry is large: handing a smal
 thread costs the loop more CPU than doing it (2-core VM, ext4, 2 KB entry, p50 latency / CPU the
 loop thread spent: read inline 6 µs / 6 µs, via ``asyncio.to_thread`` 47 µs / 29 µs; write of a
 new entry inline 20 µs / 25 µs, in a thread 70 µs / 35-75 µs; overwrite inline 70 µs / 70 µs,
-in a thread 150 µs / 60 µs). Threads win above about 128 KB written and 1 MB read. Sweeps,
-``clear`` and ``keys`` always run in a thread.
+in a thread 150 µs / 60 µs). Threads win above about 128 KB written and 1 MB read, and for the
+first write into a shard directory (creating one can take a millisecond). Sweeps, ``clear`` and
+``keys`` always run in a thread.
 """
 
 from __future__ import annotations
@@ -143,10 +144,9 @@ class FileBackend(Backend):
         expires = math.inf if ttl is None else now + ttl
         data = _HEADER.pack(MAGIC, VERSION, expires, len(raw), len(value)) + raw + value
         name = _name(raw)
-        if size > _INLINE_WRITE_MAX:
-            await asyncio.to_thread(_write, self.directory, name, data, now)
-        else:
-            _write(self.directory, name, data, now)
+        if size > _INLINE_WRITE_MAX or not _write(self.directory, name, data, now, make_dirs=False):
+            # large, or a new shard directory (slow to create on a journaling file system)
+            await asyncio.to_thread(_write, self.directory, name, data, now, make_dirs=True)
         self._writes += 1
         self._written += size
         if self._writes >= _SWEEP_EVERY or self._written >= self._measure_every:
@@ -332,13 +332,17 @@ def _read_head(path: str) -> tuple[float, bytes | None] | None:
         return None
 
 
-def _write(directory: Path, name: str, data: bytes, now: float) -> None:
+def _write(directory: Path, name: str, data: bytes, now: float, *, make_dirs: bool) -> bool:
+    """Write an entry file atomically; ``False`` if its shard directory is missing and
+    ``make_dirs`` is off."""
     shard = os.path.join(directory, name[:2])
     temp = os.path.join(shard, f".{name}.{os.getpid()}.{random.getrandbits(32):08x}{_TEMP_SUFFIX}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
     try:
         fd = os.open(temp, flags, 0o600)
     except FileNotFoundError:
+        if not make_dirs:
+            return False
         _make_dirs(directory, shard)
         fd = os.open(temp, flags, 0o600)
     try:
@@ -356,6 +360,7 @@ def _write(directory: Path, name: str, data: bytes, now: float) -> None:
     except BaseException:
         _unlink(temp)
         raise
+    return True
 
 
 def _make_dirs(directory: Path, shard: str) -> None:

@@ -214,7 +214,7 @@ class RedisBackend(Backend):
         return await self._bind(loop)
 
     async def _bind(self, loop: asyncio.AbstractEventLoop) -> _Pool:
-        ended = [p for p in self._pools.values() if p.closed or p.loop.is_closed()]
+        ended = [p for p in list(self._pools.values()) if p.closed or p.loop.is_closed()]
         for old in ended:
             self._pools.pop(old.loop, None)
         key = (loop, self.url, self.timeout, self.connect_timeout, self.max_connections)
