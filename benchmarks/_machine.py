@@ -10,7 +10,16 @@ from ._server import redis_server_version
 
 __all__ = ["load_average", "machine", "versions"]
 
-_PACKAGES = ("aicache", "orjson", "redis", "hiredis", "cashews", "aiocache", "matplotlib")
+_PACKAGES = (
+    "aicache",
+    "orjson",
+    "redis",
+    "hiredis",
+    "cashews",
+    "aiocache",
+    "anthropic",
+    "matplotlib",
+)
 
 
 def _cpu_model() -> str:

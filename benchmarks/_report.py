@@ -10,7 +10,7 @@ from typing import Any
 
 from ._common import Results, Row
 
-__all__ = ["summary", "targets", "write"]
+__all__ = ["readme", "summary", "targets", "write"]
 
 FLOOR = "floor: hand-written decorator (key + dict lookup)"
 FLOOR_COPY = "floor: hand-written decorator + orjson.loads"
@@ -441,6 +441,8 @@ def render(r: Results, chart: str | None) -> str:
         parts += [f"- {n}" for n in r.notes]
         parts += [f"- family `{k}` failed: {v}" for k, v in r.errors.items()]
         parts.append("")
+    if r.hits:
+        parts += ["## For the README", "", "```markdown", readme(r), "```", ""]
     secs = ", ".join(f"{k} {v:.1f} s" for k, v in r.seconds.items())
     parts += [f"Run time: {secs}.", ""]
     return "\n".join(parts)
@@ -539,3 +541,77 @@ def summary(r: Results) -> str:
     if r.errors:
         parts += ["", *(f"family {k} failed: {v}" for k, v in r.errors.items())]
     return "\n".join(parts)
+
+
+def readme(r: Results) -> str:
+    """A performance section for the README, quoting this run's figures."""
+    lines = [
+        "## Performance",
+        "",
+        f"Measured with `python -m benchmarks` ({r.mode.name} run) on {r.machine.get('CPU', '?')}, "
+        f"{r.machine.get('cores', '?')} cores, {r.machine.get('Python', '?')}; medians of "
+        "interleaved blocks, a 4-message chat request (~1.5 KB) and a ~2 KB result. Full figures: "
+        "`benchmarks/results/`.",
+        "",
+        "| per-call cost of a hit | p50 | x the floor | peer ÷ aicache |",
+        "|---|---|---|---|",
+    ]
+    groups = (
+        (FLOOR, "aicache memory", MEMORY_PEERS, (FLOOR_COPY,)),
+        (FILE_FLOOR, "aicache file", (), ()),
+        (REDIS_FLOOR, "aicache redis", REDIS_PEERS, ()),
+        (NATIVE_FLOOR, "aicache cached_client memory", (), ()),
+    )
+    for floor, ours, peers, extra in groups:
+        base, mine = r.hit(floor), r.hit(ours)
+        if base is None or mine is None:
+            continue
+        lines.append(f"| {floor} | {_us(base.sample.p50_us)} µs | 1x | |")
+        for name in extra:
+            row = r.hit(name)
+            if row is not None:
+                ratio = _x(row.sample.p50_ns / base.sample.p50_ns)
+                lines.append(f"| {name} | {_us(row.sample.p50_us)} µs | {ratio} | |")
+        ratio = _x(mine.sample.p50_ns / base.sample.p50_ns)
+        lines.append(f"| **{ours}** | **{_us(mine.sample.p50_us)} µs** | **{ratio}** | |")
+        for name in peers:
+            row = r.hit(name)
+            if row is not None:
+                lines.append(
+                    f"| {name} | {_us(row.sample.p50_us)} µs "
+                    f"| {_x(row.sample.p50_ns / base.sample.p50_ns)} "
+                    f"| {_x(row.sample.p50_ns / mine.sample.p50_ns)} |"
+                )
+    stampede = [s for s in r.stampede if s["name"].startswith(("aicache", "cashews", "aiocache"))]
+    if stampede:
+        lines += [
+            "",
+            f"{stampede[0]['n']:,} concurrent identical calls of a "
+            f"{r.mode.stampede_delay * 1000:.0f} ms function on an empty cache: "
+            + "; ".join(
+                f"{s['name']} ({s['how']}) ran it {s['ran']:,} time(s) in "
+                f"{s['wall_s'] * 1000:,.0f} ms"
+                for s in stampede
+            )
+            + ".",
+        ]
+    hung = [o for o in r.outage if o["scenario"].startswith("hung")]
+    if hung:
+        lines += [
+            "",
+            "Redis hung (SIGSTOP), added per call: "
+            + "; ".join(f"{o['name']} ({o['settings']}) {o['added_p50_ms']:,.2f} ms" for o in hung)
+            + ".",
+        ]
+    if len(r.replay) == 2:
+        off, on = r.replay
+        if off["spent_usd"] == off["spent_usd"] and off["spent_usd"] > 0:
+            lines += [
+                "",
+                f"Replay of {on['requests']:,} requests (Zipf-like over "
+                f"{r.mode.replay_prompts:,} prompts) against the simulated provider: hit rate "
+                f"{on['hit_rate']:.0%}, ${on['spent_usd']:,.2f} spent instead of "
+                f"${off['spent_usd']:,.2f} ({1 - on['spent_usd'] / off['spent_usd']:.0%} saved); "
+                f"p50 latency {on['p50_s']:.3f} s instead of {off['p50_s']:.2f} s (simulated).",
+            ]
+    return "\n".join(lines)

@@ -163,6 +163,7 @@ async def _cross_process(
         "ran": sum(r["ran"] for r in reports),
         "wall_s": wall,
         "errors": sum(r["errors"] for r in reports),
+        "logged": sum(r["logged"] for r in reports),
         "cold_wall_s": cold,
         "kinds": sorted({k for r in reports for k in r["kinds"]}),
     }
@@ -220,7 +221,7 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
             lib = name.split()[0]
             before = logged(lib)
             row = await case(7000 + i)
-            row["logged"] = logged(lib) - before
+            row.setdefault("logged", logged(lib) - before)
             row.update(name=name, how=how, n=n, one_call_s=one)
             row["ratio"] = row["wall_s"] / one
             results.stampede.append(row)

@@ -1,5 +1,6 @@
 """One process of the cross-process stampede: warms up and prints ``{"cold_wall_s"}``, waits for
-``go`` on stdin, makes its calls, and prints ``{"ran", "errors", "kinds"}`` as JSON.
+``go`` on stdin, makes its calls, and prints ``{"ran", "errors", "kinds", "logged"}`` as JSON
+(``logged``: warnings the cache logged in this process, warm-up included).
 
 ``python -m benchmarks._stampede_worker URL aicache|cashews N DELAY VARIANT CACHE_DIR``
 """
@@ -14,12 +15,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from ._peers import logged, quiet_logs
 from ._stampede import Prepared
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
 
 
 async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_dir: Path) -> None:
+    quiet_logs()
     closers: list[Callable[[], Awaitable[None]]] = []
     decorate: Callable[[Fn], Fn]
     if lib == "aicache":
@@ -45,7 +48,8 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
     print(json.dumps({"cold_wall_s": cold}), flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     out = await prepared.fire(n)
-    print(json.dumps({k: out[k] for k in ("ran", "errors", "kinds")}), flush=True)
+    out["logged"] = logged(lib)
+    print(json.dumps({k: out[k] for k in ("ran", "errors", "kinds", "logged")}), flush=True)
     for close in closers:
         await close()
 
