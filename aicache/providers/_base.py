@@ -101,17 +101,22 @@ def wire(value: Any, drop: tuple[type, ...], dump: Callable[[Any], Any]) -> Any:
     t = type(value)
     if t is str or t is int or t is float or t is bool or value is None:
         return value
-    if isinstance(value, drop):
-        return DROP
-    if isinstance(value, Mapping):
+    if t is dict or (t is not list and isinstance(value, Mapping)):
         out = {}
         for k, v in value.items():
             w = wire(v, drop, dump)
             if w is not DROP:
                 out[k] = w
         return out
-    if isinstance(value, list | tuple | Iterator):
-        return [w for w in (wire(v, drop, dump) for v in value) if w is not DROP]
+    if t is list or t is tuple or isinstance(value, Iterator):
+        out_list = []
+        for v in value:
+            w = wire(v, drop, dump)
+            if w is not DROP:
+                out_list.append(w)
+        return out_list
+    if isinstance(value, drop):
+        return DROP
     if _is_model(value):
         return wire(dump(value), drop, dump)
     schema_of = getattr(value, "model_json_schema", None)

@@ -122,3 +122,14 @@ async def test_a_tenacity_policy_can_be_given_and_its_retries_are_counted(
     await gpt.embeddings.create(model="text-embedding-3-small", input="x")
     assert slept == [1] and sim.count() == 2
     assert counters("openai.embeddings.create")["retries"] == 1
+
+
+def test_gemini_retry_info_is_read_as_retry_after(raw_genai: genai.Client) -> None:
+    from aicache.providers._genai import GenaiAdapter
+
+    detail = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}
+    body = {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [detail]}}
+    exhausted = genai.errors.ClientError(429, body)
+    adapter = GenaiAdapter(raw_genai)
+    assert adapter.transient(exhausted) and adapter.retry_after(exhausted) == 7.0
+    assert not adapter.transient(genai.errors.ClientError(404, {"error": {"code": 404}}))
