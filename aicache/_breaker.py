@@ -34,7 +34,9 @@ class Breaker:
         return True
 
     def success(self) -> None:
-        if self.opened_at is not None:
+        # Only the probe closes an open breaker: a call let through before the tier failed may
+        # finish after it, and says nothing about the tier now.
+        if self.opened_at is not None and self.probing:
             log.warning("aicache: tier %s is back; using it again", self.name)
             self.opened_at = None
             self.probing = False

@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 
 import aicache
 from aicache import _clock, ai_cached, cache_info
-from aicache.backends import FileBackend, MemoryBackend, RedisBackend
+from aicache._chain import Chain
+from aicache.backends import Backend, FileBackend, MemoryBackend, RedisBackend
 
 TIMEOUT = 2.0  # a socket timeout no caller should pay once the breaker is open
 
@@ -243,3 +244,52 @@ async def test_a_burst_of_1000_calls_does_not_trip_the_breaker(
     assert calls == 1_000
     assert errors() == {}
     assert hits() == {"redis": 1_000}
+
+
+class Scripted(Backend):
+    """A tier that answers on cue: ``gate`` holds reads of "slow", ``broken`` fails the rest."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.broken = False
+        self.reads = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        if key == "slow":
+            await self.gate.wait()
+            return None
+        if self.broken:
+            raise ConnectionError("scripted failure")
+        return None
+
+    async def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        pass
+
+    async def delete(self, key: str) -> bool:
+        return False
+
+    async def clear(self, prefix: str) -> int:
+        return 0
+
+
+async def test_a_call_started_before_the_outage_does_not_close_the_breaker() -> None:
+    mono = FakeMonotonic()
+    tier = Scripted()
+    chain = Chain([tier, MemoryBackend()], cooldown=5)
+    slow = asyncio.ensure_future(chain.get("slow"))  # admitted while the breaker was closed
+    await asyncio.sleep(0)
+    tier.broken = True
+    assert (await chain.get("a")).failed == ("scripted",)
+    tier.gate.set()
+    await slow  # succeeds after the breaker opened: old news, not a probe
+    tier.broken = False
+    reads = tier.reads
+    await chain.get("b")
+    assert tier.reads == reads  # still skipped
+    mono.advance(5)
+    await chain.get("c")  # the probe
+    await chain.get("d")
+    assert tier.reads == reads + 2
