@@ -83,6 +83,7 @@ class _Flusher:
         self.seen: dict[_stats.Label, tuple[_stats.Counters, dict[str, float]]] = {}
         self.thread: threading.Thread | None = None
         self.wake = threading.Event()
+        self.registered = False
 
     def pending(self) -> tuple[dict[Field, float], dict[_stats.Label, Any]]:
         deltas: dict[Field, float] = {}
@@ -139,7 +140,9 @@ class _Flusher:
                 return
             self.thread = threading.Thread(target=self._run, name="aicache-fleet", daemon=True)
             self.thread.start()
-        atexit.register(self.at_exit)
+            if not self.registered:
+                atexit.register(self.at_exit)
+                self.registered = True
 
     def _run(self) -> None:
         while not self.wake.wait(INTERVAL):
@@ -157,10 +160,15 @@ class _Flusher:
 
     def after_fork(self) -> None:
         # The child inherits the parent's counters, which the parent flushes: start from them.
+        # Its own flusher thread is needed too: a forked worker may never build a cache, and
+        # one that ends with os._exit() runs no atexit handler.
+        running = self.thread is not None
         self.lock = threading.Lock()
         self.thread = None
         self.wake = threading.Event()
         self.seen = self.pending()[1]
+        if running:
+            self.start()
 
 
 _flusher = _Flusher()

@@ -115,12 +115,15 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_does_not_flush_its_parents_counts() -> None:
+    _fleet.start()
     _hits(3)  # not flushed yet: the parent owns these
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         code = 1
         try:
             _hits(1)
+            thread = _fleet._flusher.thread
+            assert thread is not None and thread.is_alive()  # the child flushes periodically too
             code = 0 if _fleet.flush() else 1
         finally:
             os._exit(code)
