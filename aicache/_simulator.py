@@ -668,8 +668,8 @@ class ProviderSimulator:
             return _error(request.path, 405, f"{request.method} is not simulated")
         try:
             return _route(request.path)(request, self._ctx)
-        except _BadRequest as exc:
-            return _error(request.path, 400, str(exc))
+        except (_BadRequest, ValueError, TypeError, KeyError, AttributeError) as exc:
+            return _error(request.path, 400, f"malformed request: {exc!r}")
         except LookupError:
             return _error(request.path, 404, f"no simulated endpoint at {request.path}")
 

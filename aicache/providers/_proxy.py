@@ -18,13 +18,12 @@ from typing import Any
 from .. import _stats
 from .._cache import AICache, Cost, Policy
 from .._config import generation, get_config
-from .._errors import KeyBuildError
 from .._keys import _Binder, check_name, make_key
 from .._log import warn_once
 from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
-from ._base import Adapter, Uncacheable
+from ._base import Adapter
 from ._retry import Retry, _Tenacity
 
 __all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
@@ -119,12 +118,12 @@ class Binding:
                 return None
             document = {"client": self.adapter.scope, "request": request}
             return make_key(self._namespace, label[0], document)
-        except (Uncacheable, KeyBuildError) as exc:
+        except Exception as exc:  # an argument we cannot key: the SDK has the last word on it
+            kind = type(exc).__name__
             warn_once(
-                f"uncacheable:{label[0]}:{type(exc).__name__}",
-                "aicache: %s: calling through without the cache: %s",
-                label[0],
-                exc,
+                f"uncacheable:{label[0]}:{kind}",
+                "aicache: %s: calling through without the cache (%s: %s)",
+                *(label[0], kind, exc),
             )
             return None
 
@@ -158,7 +157,11 @@ class Binding:
             _stats.count(label, "uncached")
             return await run()
         value = await cache.call(key, run, self._policy(label), bypass=bypass)
-        return adapter.finish(value, call)
+        try:
+            return adapter.finish(value, call)
+        except Exception as exc:  # a rebuilt detail is not worth failing the call for
+            warn_once(f"finish:{label[0]}", "aicache: %s: %r", label[0], exc)
+            return value
 
 
 class _Method:

@@ -77,8 +77,12 @@ class StainlessAdapter(Adapter):
         for name, value in call.items():
             if name in _TRANSPORT:
                 continue
-            if name in ("extra_headers", "extra_query"):
-                value = headers_of(value, self.sentinels) or None
+            if name in ("extra_headers", "extra_query") and value:
+                # An omit value removes a client default header: that changes the request too.
+                marked = {
+                    k: "<removed>" if isinstance(v, self.sentinels) else v for k, v in value.items()
+                }
+                value = headers_of(marked) or None
             value = wire(value, self.sentinels, _dump)
             if value is DROP or (name.startswith("extra_") and not value):
                 continue

@@ -86,6 +86,16 @@ async def test_client_default_headers_that_change_answers_split_entries(
     assert sim.requests[-1].headers["anthropic-beta"] == "output-128k-2025-02-19"
 
 
+async def test_removing_a_default_header_per_call_splits_entries(
+    raw_anthropic: anthropic.AsyncAnthropic, sim: ProviderSimulator
+) -> None:
+    beta = wrap(raw_anthropic.with_options(default_headers={"anthropic-beta": "files-2025"}))
+    await beta.messages.create(**CLAUDE)
+    await beta.messages.create(**CLAUDE, extra_headers={"anthropic-beta": anthropic.omit})
+    assert "anthropic-beta" not in sim.requests[-1].headers
+    assert sim.count() == 2
+
+
 async def test_an_sdk_object_and_its_wire_dict_give_one_key(
     claude: anthropic.AsyncAnthropic, sim: ProviderSimulator
 ) -> None:
