@@ -25,7 +25,7 @@ from ._common import Env, Mode, Results, has_module
 from ._floors import floor_decorator
 from ._peers import aiocache_factory, cashews_factory, logged
 
-__all__ = ["Prepared", "run", "slow_call", "stampede"]
+__all__ = ["Calls", "Prepared", "run", "slow_call", "stampede"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,15 +33,30 @@ Fn = Callable[..., Coroutine[Any, Any, Any]]
 Decorate = Callable[[Fn], Fn]
 
 
-def slow_call(delay: float, counter: list[int]) -> Fn:
-    """A call that takes ``delay`` seconds and counts how often it really ran."""
+class Calls:
+    """How often the slow call really ran, when the first started and the last returned."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first_start = 0.0
+        self.last_end = 0.0
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+def slow_call(delay: float, calls: Calls) -> Fn:
+    """A call that takes ``delay`` seconds and records each real run in ``calls``."""
 
     async def chat(
         model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int
     ) -> dict[str, Any]:
-        counter[0] += 1
+        if not calls.count:
+            calls.first_start = time.perf_counter()
+        calls.count += 1
         await asyncio.sleep(delay)
         out: dict[str, Any] = orjson.loads(_workload.RESULT_BYTES)
+        calls.last_end = time.perf_counter()
         return out
 
     return chat
@@ -51,8 +66,8 @@ class Prepared:
     """A decorated slow call, warmed up (connections open) on other arguments, ready to fire."""
 
     def __init__(self, decorate: Decorate, delay: float, variant: int) -> None:
-        self.counter = [0]
-        self.fn = decorate(slow_call(delay, self.counter))
+        self.calls = Calls()
+        self.fn = decorate(slow_call(delay, self.calls))
         self.variant = variant
 
     async def warm(self, warm_variant: int, n: int) -> float:
@@ -62,7 +77,7 @@ class Prepared:
         t0 = time.perf_counter()
         await asyncio.gather(*(self.fn(**req) for _ in range(n)), return_exceptions=True)
         wall = time.perf_counter() - t0
-        self.counter[0] = 0
+        self.calls.reset()
         return wall
 
     async def fire(self, n: int) -> dict[str, Any]:
@@ -71,13 +86,19 @@ class Prepared:
         expected = orjson.loads(_workload.RESULT_BYTES)
         t0 = time.perf_counter()
         out = await asyncio.gather(*(self.fn(**req) for _ in range(n)), return_exceptions=True)
-        wall = time.perf_counter() - t0
+        end = time.perf_counter()
+        wall = end - t0
+        calls = self.calls
         errors = [o for o in out if isinstance(o, BaseException)]
         wrong = sum(1 for o in out if not isinstance(o, BaseException) and o != expected)
         kinds = sorted({type(e).__name__ for e in errors})
         return {
-            "ran": self.counter[0],
+            "ran": calls.count,
             "wall_s": wall,
+            # When the (first) real call started, and how long the callers took to get their
+            # answers after the (last) one returned: the cache's own cost before and after.
+            "started_s": calls.first_start - t0 if calls.count else float("nan"),
+            "fan_out_s": end - calls.last_end if calls.count else float("nan"),
             "errors": len(errors) + wrong,
             "kinds": kinds,
         }
@@ -93,7 +114,7 @@ async def stampede(decorate: Decorate, n: int, delay: float, variant: int) -> di
 
 async def _one_call(delay: float) -> float:
     """The median time of one bare call, alone."""
-    fn = slow_call(delay, [0])
+    fn = slow_call(delay, Calls())
     req = _workload.request()
     times = []
     for _ in range(5):
@@ -164,6 +185,9 @@ async def _cross_process(
         "wall_s": wall,
         "errors": sum(r["errors"] for r in reports),
         "logged": sum(r["logged"] for r in reports),
+        # in the worker whose call ran (others joined it across processes)
+        "started_s": min((r["started_s"] for r in reports if r["ran"]), default=float("nan")),
+        "fan_out_s": float("nan"),
         "cold_wall_s": cold,
         "kinds": sorted({k for r in reports for k in r["kinds"]}),
     }

@@ -49,7 +49,12 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
     await asyncio.to_thread(sys.stdin.readline)
     out = await prepared.fire(n)
     out["logged"] = logged(lib)
-    print(json.dumps({k: out[k] for k in ("ran", "errors", "kinds", "logged")}), flush=True)
+    print(
+        json.dumps(
+            {k: out[k] for k in ("ran", "errors", "kinds", "logged", "started_s", "fan_out_s")}
+        ),
+        flush=True,
+    )
     for close in closers:
         await close()
 
