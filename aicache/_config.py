@@ -40,8 +40,8 @@ class CacheConfig:
     redis_url: str | None = None
     secret: bytes | None = field(default=None, repr=False)
     #: Per-operation Redis socket timeout, seconds. A cache must answer fast or step aside.
-    redis_timeout: float = 0.1
-    redis_connect_timeout: float = 0.25
+    redis_timeout: float = 0.25
+    redis_connect_timeout: float = 1.0
     redis_max_connections: int = 64
     #: Seconds a failed tier is skipped before one probe call tries it again.
     cooldown: float = 5.0
