@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
-__all__ = ["aiocache_factory", "cashews_factory", "logged", "quiet_logs"]
+__all__ = ["aiocache_factory", "cashews_factory", "logged", "messages", "quiet_logs"]
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
 Factory = tuple[Callable[[Fn], Fn], Callable[[], Awaitable[None]]]
@@ -25,9 +25,16 @@ class _Count(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.records = 0
+        self.messages: dict[str, int] = {}  # the first few distinct messages, with counts
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records += 1
+        try:
+            text = record.getMessage()[:300]
+        except Exception:
+            text = str(record.msg)[:300]
+        if text in self.messages or len(self.messages) < 5:
+            self.messages[text] = self.messages.get(text, 0) + 1
 
 
 _counts = {name: _Count() for name in ("aicache", "aiocache", "cashews")}
@@ -43,6 +50,12 @@ def quiet_logs() -> None:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.propagate = False
+
+
+def messages(name: str) -> dict[str, int]:
+    """The first few distinct messages the named library logged, with how often."""
+    counter = _counts.get(name)
+    return {} if counter is None else dict(counter.messages)
 
 
 def logged(name: str) -> int:

@@ -23,7 +23,7 @@ import aicache
 from . import _workload
 from ._common import Env, Mode, Results, has_module
 from ._floors import floor_decorator
-from ._peers import aiocache_factory, cashews_factory, logged
+from ._peers import aiocache_factory, cashews_factory, logged, messages
 
 __all__ = ["Calls", "Prepared", "run", "slow_call", "stampede"]
 
@@ -185,6 +185,7 @@ async def _cross_process(
         "wall_s": wall,
         "errors": sum(r["errors"] for r in reports),
         "logged": sum(r["logged"] for r in reports),
+        "messages": sorted({m for r in reports for m in r["messages"]}),
         # in the worker whose call ran (others joined it across processes)
         "started_s": min((r["started_s"] for r in reports if r["ran"]), default=float("nan")),
         "fan_out_s": float("nan"),
@@ -243,9 +244,16 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
     try:
         for i, (name, how, case) in enumerate(cases):
             lib = name.split()[0]
-            before = logged(lib)
+            before, said = logged(lib), messages(lib)
             row = await case(7000 + i)
             row.setdefault("logged", logged(lib) - before)
+            now = messages(lib)
+            row.setdefault("messages", sorted(m for m in now if now[m] > said.get(m, 0)))
+            if row["messages"]:
+                results.notes.append(
+                    f"Stampede, {name} ({how}): the cache logged "
+                    + "; ".join(f"'{m[:160]}'" for m in row["messages"])
+                )
             row.update(name=name, how=how, n=n, one_call_s=one)
             row["ratio"] = row["wall_s"] / one
             results.stampede.append(row)

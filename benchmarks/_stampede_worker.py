@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from ._peers import logged, quiet_logs
+from ._peers import logged, messages, quiet_logs
 from ._stampede import Prepared
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
@@ -49,9 +49,13 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
     await asyncio.to_thread(sys.stdin.readline)
     out = await prepared.fire(n)
     out["logged"] = logged(lib)
+    out["messages"] = messages(lib)
     print(
         json.dumps(
-            {k: out[k] for k in ("ran", "errors", "kinds", "logged", "started_s", "fan_out_s")}
+            {
+                k: out[k]
+                for k in ("ran", "errors", "kinds", "logged", "messages", "started_s", "fan_out_s")
+            }
         ),
         flush=True,
     )
