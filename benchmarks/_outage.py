@@ -26,8 +26,6 @@ from ._timing import percentile
 __all__ = ["run"]
 
 Fn = Callable[..., Coroutine[Any, Any, Any]]
-_TIMEOUT = 0.1  # aicache's default redis_timeout: the peers are given the same, to be fair
-_CONNECT = 0.25
 
 
 async def _calls(fn: Fn, count: int, bare_ns: float) -> dict[str, Any]:
@@ -70,6 +68,8 @@ def _contenders(
     closers: list[Callable[[], Awaitable[None]]] = []
     fn: Fn = aicache.ai_cached(backend="redis", name="bench_outage")(_workload.chat)
     config = aicache.get_config()
+    # The peers get aicache's own per-operation and connect timeouts, to be fair.
+    timeout, connect = config.redis_timeout, config.redis_connect_timeout
     out.append(
         (
             "aicache redis",
@@ -81,13 +81,13 @@ def _contenders(
     bounded = [
         (
             "cashews redis",
-            f"socket_timeout={_TIMEOUT}",
-            cashews_factory(url, socket_timeout=_TIMEOUT, socket_connect_timeout=_CONNECT),
+            f"socket_timeout={timeout:g}",
+            cashews_factory(url, socket_timeout=timeout, socket_connect_timeout=connect),
         ),
         (
             "aiocache redis",
-            f"timeout={_TIMEOUT}",
-            aiocache_factory(url, timeout=_TIMEOUT, create_connection_timeout=_CONNECT),
+            f"timeout={timeout:g}",
+            aiocache_factory(url, timeout=timeout, create_connection_timeout=connect),
         ),
     ]
     defaults = [

@@ -178,28 +178,16 @@ def _peer_table(r: Results) -> str:
 
 def _floors_table(r: Results) -> str:
     rows = []
-    for name in (
-        "aicache memory",
-        "aicache file",
-        "aicache redis",
-        "aicache chain",
-        "aicache cached_client memory",
-    ):
-        if r.hit(name) is None:
+    for row in r.hits:
+        floor = _floor_for(row)
+        if row.group != "aicache" or floor is None:
             continue
-        rows.append(
-            (
-                name,
-                _x(_ratio(r, name, FLOOR)),
-                _x(_ratio(r, name, FLOOR_COPY)),
-                _x(_ratio(r, name, FILE_FLOOR)),
-                _x(_ratio(r, name, REDIS_FLOOR)),
-            )
-        )
-    return _table(
-        ("aicache", "x floor (key+lookup)", "x floor + loads", "x file floor", "x Redis floor"),
-        rows,
-    )
+        rows.append((row.name, floor, _x(_ratio(r, row.name, floor))))
+        if floor == FLOOR:
+            rows.append((row.name, FLOOR_COPY, _x(_ratio(r, row.name, FLOOR_COPY))))
+        if floor == NATIVE_FLOOR:
+            rows.append((row.name, FLOOR, _x(_ratio(r, row.name, FLOOR))))
+    return _table(("aicache", "floor", "aicache p50 / floor p50"), rows)
 
 
 def _breakdown_table(r: Results) -> str:
@@ -431,8 +419,8 @@ def render(r: Results, chart: str | None) -> str:
             "A private redis-server, stopped (refused) or frozen with SIGSTOP (hung) after each "
             "cache stored the entry. Each cache repeats the same call; 'added' is a call's time "
             "minus the bare call's p50, over the calls after the first. Peers are measured "
-            "with timeouts bounded like aicache's (100 ms per operation, 250 ms to connect) and "
-            "at their defaults (fewer calls: each may hang for seconds). aicache's breaker "
+            "with aicache's own timeouts (per operation and to connect) and at their defaults "
+            "(fewer calls: each may hang for seconds). aicache's breaker "
             "lets one probe through per cool-down; that probe pays one timeout.",
             "",
             _outage_table(r),
