@@ -17,9 +17,12 @@ from ._controls import cache_control
 from ._decorator import CachedFunction, CacheHandle, ai_cached
 from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError
 from ._info import CacheInfo, cache_info
+from ._pricing import Price, price_for, set_prices
 from ._shared import close, lifespan
+from ._simulator import ProviderSimulator
 from ._types import register_type
 from .backends import Backend, MemoryBackend
+from .providers import CachedClient, Retry, cached_client
 
 __version__ = "0.1.0"
 
@@ -31,19 +34,26 @@ __all__ = [
     "CacheConfig",
     "CacheHandle",
     "CacheInfo",
+    "CachedClient",
     "CachedFunction",
     "ConfigError",
     "KeyBuildError",
     "MemoryBackend",
     "Policy",
+    "Price",
+    "ProviderSimulator",
+    "Retry",
     "__version__",
     "ai_cached",
     "cache_control",
     "cache_info",
+    "cached_client",
     "close",
     "configure",
     "get_config",
     "lifespan",
+    "price_for",
     "register_type",
+    "set_prices",
     "stats",
 ]
