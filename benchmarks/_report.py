@@ -511,6 +511,12 @@ def _jsonable(r: Results) -> dict[str, Any]:
 def write(r: Results, out: Path, stem: str) -> Path:
     """Write ``<stem>.md``, ``<stem>.png`` and ``<stem>.json`` into ``out``; return the .md."""
     out.mkdir(parents=True, exist_ok=True)
+    profiles = sorted(out.glob("*-profile.md"))
+    if profiles and any(t.ok is False for t in targets(r)):
+        r.notes.append(
+            f"Where the time goes when a target is missed: [{profiles[-1].name}]"
+            f"({profiles[-1].name}) (hand-written profile notes; check their date and commit)."
+        )
     png = out / f"{stem}.png"
     drawn = _chart(r, png)
     md = out / f"{stem}.md"

@@ -251,8 +251,8 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
             row.setdefault("messages", sorted(m for m in now if now[m] > said.get(m, 0)))
             if row["messages"]:
                 results.notes.append(
-                    f"Stampede, {name} ({how}): the cache logged "
-                    + "; ".join(f"'{m[:160]}'" for m in row["messages"])
+                    f"Stampede, {name} ({how}): the cache logged {row['logged']:,} records, e.g. "
+                    + "; ".join(f"`{m[:90]}...`" for m in row["messages"][:2])
                 )
             row.update(name=name, how=how, n=n, one_call_s=one)
             row["ratio"] = row["wall_s"] / one
