@@ -99,8 +99,13 @@ async def _run(args: argparse.Namespace) -> Path:
         _redis(args.redis_url, results) as (url, ours),
     ):
         env = Env(Path(tmp), url, ours)
+        # Every contender names its tiers; the configured default stays "memory" so that
+        # aicache's fleet-wide stats (kept in Redis or a file for the configured chain) do not
+        # count the benchmark's millions of calls into a Redis given with --redis-url.
         aicache.configure(
-            aicache.CacheConfig(cache_dir=env.tmp / "aicache", redis_url=url, namespace="bench")
+            aicache.CacheConfig(
+                cache_dir=env.tmp / "aicache", redis_url=url, namespace="bench", backend="memory"
+            )
         )
         try:
             for name in wanted:

@@ -29,7 +29,9 @@ async def _main(url: str, lib: str, n: int, delay: float, variant: int, cache_di
         import aicache
 
         aicache.configure(
-            aicache.CacheConfig(redis_url=url, cache_dir=cache_dir, namespace="bench", lock=True)
+            aicache.CacheConfig(
+                redis_url=url, cache_dir=cache_dir, namespace="bench", lock=True, backend="memory"
+            )
         )
 
         def decorate_aicache(fn: Fn) -> Fn:
