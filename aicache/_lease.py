@@ -25,6 +25,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from redis.exceptions import ResponseError
+
 from . import _clock
 from ._log import log, warn_once
 
@@ -194,6 +196,7 @@ class Leases:
         self._failed = failed
         self._lease_ms = max(1, round(lease * 1000))
         self._link: _Link | None = None
+        self.refused = False  # the server refuses scripts or pub/sub: leases are off
 
     async def _get_link(self) -> _Link:
         client = await self._client()
@@ -214,13 +217,15 @@ class Leases:
         """``(result, waited)``: ``make()``'s result if this process made the call, else the
         entry another process stored as ``stored()`` found it. ``make`` must store its result
         before it returns. ``waited`` says whether this caller waited for another process."""
+        if self.refused:
+            return await make(), False
         token = secrets.token_hex(16)
         try:
             link = await self._get_link()
             held = int(await link.acquire(keys=[LOCK_PREFIX + key], args=[token, self._lease_ms]))
             turn = None if held == 0 else await self._wait(link, key, token, held, stored)
         except Exception as exc:  # only Redis operations (and the never-failing lookup) run here
-            self._failed(exc)
+            self._trouble(exc)
             return await make(), False
         if held == 0:
             # A result may have landed between this process's lookup and its lease.
@@ -237,6 +242,21 @@ class Leases:
             )
             return await make(), True
         return turn, True
+
+    def _trouble(self, exc: Exception) -> None:
+        if not isinstance(exc, ResponseError):
+            self._failed(exc)  # unreachable or hung: the tier's breaker decides what happens next
+            return
+        # Refused (an ACL without EVALSHA or SUBSCRIBE, a proxy without pub/sub): not an outage,
+        # and it will not pass, so the tier stays in use and only the leases stop.
+        self.refused = True
+        warn_once(
+            "lease-refused",
+            "aicache: Redis refused a command that lock=True needs (%s); calls are shared within "
+            "each process only (allow EVALSHA, SCRIPT LOAD, PUBLISH and SUBSCRIBE to share them "
+            "across processes)",
+            exc,
+        )
 
     async def _wait(
         self,

@@ -20,7 +20,7 @@ from aicache import AICache, Policy
 from aicache import stats as aistats
 from aicache._lease import DONE_PREFIX, LOCK_PREFIX
 
-from .conftest import Gated
+from .conftest import PATIENT, Gated
 
 KEY = "aicache:lease:f:0"
 
@@ -40,7 +40,7 @@ def caches(redis_server: Any) -> Callable[..., AICache]:
     made: list[AICache] = []
 
     def make(**settings: Any) -> AICache:
-        config = aicache.get_config().replace(redis_url=redis_server.url, **settings)
+        config = aicache.get_config().replace(redis_url=redis_server.url, **{**PATIENT, **settings})
         cache = AICache(config, backend=["memory", "redis"])
         made.append(cache)
         return cache
@@ -113,7 +113,7 @@ async def test_a_waiter_is_silent_while_it_waits(
     before = await _commands(raw)
     second = call(b, fn)
     await _until(lambda: _has_subscribers(raw, 1))
-    settled = await _commands(raw)
+    settled = await _quiet(raw)  # the re-check after subscribing is done
     await asyncio.sleep(1.0)  # a poller would issue hundreds of commands here
     assert _minus(await _commands(raw), settled) == {}
     fn.open()
@@ -126,6 +126,18 @@ async def test_a_waiter_is_silent_while_it_waits(
     exchange = _minus(after, before)
     assert exchange.get("set", 0) == 2  # the lease taken by the holder's script, and its store
     print(f"\nRedis commands, waiter until subscribed: {setup}; whole exchange: {exchange}")
+
+
+async def _quiet(raw: aioredis.Redis) -> dict[str, int]:
+    """The command counts once two readings 0.2 s apart agree (within 5 s)."""
+    last = await _commands(raw)
+    for _ in range(25):
+        await asyncio.sleep(0.2)
+        now = await _commands(raw)
+        if _minus(now, last) == {}:
+            return now
+        last = now
+    raise AssertionError("Redis never went quiet")
 
 
 async def _commands(raw: aioredis.Redis) -> dict[str, int]:
@@ -245,7 +257,7 @@ async def test_without_redis_lock_true_degrades_to_in_process_single_flight(
 async def test_a_hanging_redis_costs_a_timeout_not_an_error(
     caches: Callable[..., AICache], redis_server: Any
 ) -> None:
-    a = caches()
+    a = caches(redis_timeout=0.1, redis_connect_timeout=0.25)  # the defaults
     fn = Gated()
     fn.open()
     redis_server.freeze()
@@ -268,3 +280,19 @@ async def test_redis_failing_while_a_caller_waits_lets_it_call_for_itself(
     await _until(lambda: _has_subscribers(raw, 1))
     redis_server.kill()
     assert (await asyncio.wait_for(waiting, 10))["run"] == 1
+
+
+async def test_a_server_that_refuses_scripts_keeps_its_tier_and_drops_only_the_lease(
+    caches: Callable[..., AICache], raw: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await raw.execute_command("ACL", "SETUSER", "default", "-@scripting")
+    a = caches()
+    fn = Gated()
+    fn.open()
+    with caplog.at_level(logging.WARNING, logger="aicache"):
+        assert (await asyncio.wait_for(call(a, fn), 5))["run"] == 1
+        assert (await asyncio.wait_for(call(a, fn), 5))["run"] == 1  # a hit: the tier works
+    assert "refused a command that lock=True needs" in caplog.text
+    assert "tier redis failed" not in caplog.text
+    assert await raw.exists(KEY) == 1
+    assert aistats.snapshot()["errors"] == 0

@@ -20,6 +20,8 @@ from aicache import stats as aistats
 from aicache._envelope import BadEntry, Entry, decode, encode
 from aicache.backends import MemoryBackend
 
+from .conftest import PATIENT
+
 SECRET = "correct horse battery staple"
 
 
@@ -47,7 +49,7 @@ def _analyse() -> tuple[list[int], Any]:
 async def test_a_redis_value_edited_by_hand_is_a_miss_counted_as_tampered(
     redis_server: Any, raw: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    aicache.configure(redis_url=redis_server.url, secret=SECRET)
+    aicache.configure(redis_url=redis_server.url, secret=SECRET, **PATIENT)
     runs, analyse = _analyse()
     key = analyse.cache.key("great film")
     assert await analyse("great film") == {"label": "positive", "text": "great film"}
@@ -81,7 +83,7 @@ async def test_a_redis_value_edited_by_hand_is_a_miss_counted_as_tampered(
 async def test_entries_not_signed_for_this_key_with_this_secret_are_tampered(
     redis_server: Any, raw: aioredis.Redis, forge: Any
 ) -> None:
-    aicache.configure(redis_url=redis_server.url, secret=SECRET)
+    aicache.configure(redis_url=redis_server.url, secret=SECRET, **PATIENT)
     runs, analyse = _analyse()
     key = analyse.cache.key("x")
     await raw.set(key, forge(key, Entry({"label": "forged", "text": "x"}, None, 0.0)))
@@ -94,7 +96,7 @@ async def test_entries_not_signed_for_this_key_with_this_secret_are_tampered(
 async def test_signed_entries_round_trip_and_unsigned_caches_still_read_them(
     redis_server: Any, raw: aioredis.Redis
 ) -> None:
-    aicache.configure(redis_url=redis_server.url, secret=SECRET)
+    aicache.configure(redis_url=redis_server.url, secret=SECRET, **PATIENT)
     runs, analyse = _analyse()
     await analyse("x")
     assert (await raw.get(analyse.cache.key("x")) or b"").startswith(b"aic1s")
@@ -168,7 +170,7 @@ def test_any_stored_bytes_are_a_miss_or_a_valid_hit_never_an_exception(
         valid = False
 
     async def scenario() -> None:
-        config = aicache.get_config().replace(redis_url=redis_server.url, secret=secret)
+        config = aicache.get_config().replace(redis_url=redis_server.url, secret=secret, **PATIENT)
         cache = AICache(config, backend=[MemoryBackend(), "redis"])
         try:
             for tier in cache.chain.tiers:

@@ -10,7 +10,7 @@ import pytest
 from aicache import AICache, ai_cached, cache_info
 from aicache import stats as aistats
 
-from .conftest import Gated, settle
+from .conftest import PATIENT, Gated, settle
 
 
 async def test_1000_concurrent_identical_calls_run_the_function_once(tier: str) -> None:
@@ -152,7 +152,7 @@ async def test_a_lookup_that_overlaps_a_landing_flight_does_not_call_again(
 def _redis_config(url: str) -> Any:
     import aicache
 
-    return aicache.get_config().replace(redis_url=url)
+    return aicache.get_config().replace(redis_url=url, **PATIENT)
 
 
 def _policy(**options: Any) -> Any:

@@ -26,6 +26,7 @@ async def _until(condition: Any, timeout: float = 5.0) -> None:
 async def test_many_stale_hits_are_served_while_exactly_one_refresh_runs(
     tier: str, clock: Clock
 ) -> None:
+    """(If the lookups failed, the callers would join the held refresh: this test would hang.)"""
     fn = Gated()
     answer = ai_cached(backend=tier, ttl=10, stale_ttl=100)(fn.__call__)
     fn.open()
