@@ -99,6 +99,13 @@ async def _run(args: argparse.Namespace) -> Path:
         _redis(args.redis_url, results) as (url, ours),
     ):
         env = Env(Path(tmp), url, ours)
+        results.machine["Redis for the hit families"] = (
+            "none"
+            if url is None
+            else "its own redis-server on a free loopback port (no persistence)"
+            if ours
+            else "given with --redis-url"
+        )
         # Every contender names its tiers; the configured default stays "memory" so that
         # aicache's fleet-wide stats (kept in Redis or a file for the configured chain) do not
         # count the benchmark's millions of calls into a Redis given with --redis-url.
