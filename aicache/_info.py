@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from typing import Any, NamedTuple
 
 from . import _clock
@@ -26,11 +27,10 @@ class CacheInfo(NamedTuple):
     coalesced: bool = False  # shared another caller's in-flight call
 
 
-# id() -> (value, facts). Holding the value keeps its id from being reused while listed. A plain
-# dict (insertion ordered, atomic under the GIL) evicts the oldest first. The CacheInfo is built
-# only when asked for, to keep the hit path short.
+# id() -> (value, facts). Holding the value keeps its id from being reused while listed; the
+# oldest goes first. The CacheInfo is built only when asked for, to keep the hit path short.
 _Facts = tuple[Any, bool, str | None, float, float | None, str, bool, bool]
-_recent: dict[int, _Facts] = {}
+_recent: OrderedDict[int, _Facts] = OrderedDict()
 
 
 def remember(
@@ -47,8 +47,8 @@ def remember(
         return
     _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)
     if len(_recent) > _LIMIT:
-        with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # a race lost: harmless
-            del _recent[next(iter(_recent))]
+        with contextlib.suppress(KeyError):  # another thread evicted it first
+            _recent.popitem(last=False)
 
 
 def cache_info(value: Any) -> CacheInfo | None:
