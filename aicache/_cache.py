@@ -391,25 +391,35 @@ class AICache:
     async def _stored(self, key: str, label: _stats.Label) -> _Outcome | None:
         """The fresh entry another process stored for ``key``, counted as a hit; else ``None``.
 
-        Like :meth:`lookup`, but it keeps the entry, which the callers sharing this flight copy.
+        Like :meth:`lookup`, but it keeps the entry, which the callers sharing this flight copy,
+        and it looks past a stale copy (this process's memory tier, say) for the fresh entry
+        another process stored in a tier below, which it then copies over the stale ones.
         """
-        found = await self.chain.get(key)
-        for name in found.failed:
-            _stats.error(label, name)
-        if found.data is None or found.tier is None:
-            return None
-        try:
-            entry = decode(key, found.data, self.secret)
-            value = load_value(entry.tag, entry.payload)
-        except Exception as exc:
-            await self._discard(key, found.tier, label, exc)
-            return None
-        if freshness(entry, _clock.now()) is not Freshness.FRESH:
-            return None
-        tier = found.tier.name
-        _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry))
-        remember(value, True, tier, entry.created, entry.cost, key)
-        return _Outcome(value, entry)
+        tiers = self.chain.tiers
+        while tiers:
+            found = await self.chain.get(key, tiers)
+            for name in found.failed:
+                _stats.error(label, name)
+            if found.data is None or found.tier is None:
+                return None
+            below = tiers.index(found.tier) + 1
+            try:
+                entry = decode(key, found.data, self.secret)
+                value = load_value(entry.tag, entry.payload)
+            except Exception as exc:
+                await self._discard(key, found.tier, label, exc)
+                return None
+            now = _clock.now()
+            if freshness(entry, now) is Freshness.FRESH:
+                above = self.chain.tiers[: self.chain.tiers.index(found.tier)]
+                if above:
+                    await self._backfill(key, Lookup(found.data, found.tier, above), entry, now)
+                tier = found.tier.name
+                _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry))
+                remember(value, True, tier, entry.created, entry.cost, key)
+                return _Outcome(value, entry)
+            tiers = tiers[below:]
+        return None
 
     def _cost(self, value: Any, policy: Policy) -> Cost:
         if policy.cost is None:

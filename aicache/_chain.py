@@ -48,10 +48,11 @@ class Chain:
             raise ValueError("a cache needs at least one backend")
         self.tiers = tuple(Tier(b, Breaker(b.name, cooldown)) for b in backends)
 
-    async def get(self, key: str) -> Lookup:
+    async def get(self, key: str, tiers: Sequence[Tier] | None = None) -> Lookup:
+        """The first of the healthy tiers (or of ``tiers``) that holds ``key``."""
         missed: tuple[Tier, ...] = ()
         failed: tuple[str, ...] = ()
-        for tier in self.tiers:
+        for tier in self.tiers if tiers is None else tiers:
             if not tier.breaker.allow():
                 continue
             try:

@@ -20,7 +20,7 @@ from aicache import AICache, Policy
 from aicache import stats as aistats
 from aicache._lease import DONE_PREFIX, LOCK_PREFIX
 
-from .conftest import PATIENT, Gated
+from .conftest import PATIENT, Clock, Gated
 
 KEY = "aicache:lease:f:0"
 
@@ -296,3 +296,49 @@ async def test_a_server_that_refuses_scripts_keeps_its_tier_and_drops_only_the_l
     assert "tier redis failed" not in caplog.text
     assert await raw.exists(KEY) == 1
     assert aistats.snapshot()["errors"] == 0
+
+
+async def test_stale_hits_in_two_processes_refresh_once(
+    caches: Callable[..., AICache], clock: Clock
+) -> None:
+    a, b = caches(), caches()
+    policy = Policy(("f", "", ""), 10.0, stale_ttl=100.0, lock=True)
+    fn = Gated()
+    fn.open()
+    assert (await a.call(KEY, lambda: fn("q"), policy))["run"] == 1
+    fn.gate.clear()
+    clock.advance(30)  # stale for both
+
+    stale = await asyncio.gather(
+        *(cache.call(KEY, lambda: fn("q"), policy) for cache in (a, b) for _ in range(20))
+    )
+    assert all(r["run"] == 1 for r in stale)
+    await asyncio.sleep(0.2)  # both background refreshes are under way: one calls, one waits
+    fn.open()
+    deadline = time.monotonic() + 5
+    while aistats.snapshot()["lock_waits"] < 1:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    assert fn.runs == 2
+    assert (await b.call(KEY, lambda: fn("q"), policy))["run"] == 2
+    assert (await a.call(KEY, lambda: fn("q"), policy))["run"] == 2
+
+
+async def test_a_stale_copy_in_memory_does_not_hide_a_fresh_entry_below_it(
+    caches: Callable[..., AICache], clock: Clock
+) -> None:
+    """Without a lease too: the refresh finds what another process stored and calls nobody."""
+    a, b = caches(), caches()
+    policy = Policy(("f", "", ""), 10.0, stale_ttl=100.0)
+    fn = Gated()
+    fn.open()
+    await a.call(KEY, lambda: fn("q"), policy)  # in a's memory tier and in Redis
+    clock.advance(30)
+    assert (await b.call(KEY, lambda: fn("q"), policy, bypass=True))["run"] == 2  # fresh in Redis
+
+    assert (await a.call(KEY, lambda: fn("q"), policy))["run"] == 1  # a's memory: stale
+    deadline = time.monotonic() + 5
+    while (await a.call(KEY, lambda: fn("q"), policy))["run"] != 2:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    assert fn.runs == 2  # a's refresh found b's entry instead of calling
