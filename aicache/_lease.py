@@ -114,6 +114,8 @@ class _Notifier:
                 except asyncio.TimeoutError as exc:
                     self._fail(exc)
                     raise
+            if self.broken:
+                raise ConnectionError("the notification connection is gone")
             yield event
         finally:
             listeners.discard(event)
@@ -160,7 +162,7 @@ class _Notifier:
         for pending in self._pending.values():
             for done in pending:
                 if not done.done():
-                    done.set_exception(ConnectionError("notification connection lost"))
+                    done.set_result(None)  # the listener then finds ``broken`` set
         self._pending.clear()
 
     async def close(self) -> None:
