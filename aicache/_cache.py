@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -52,20 +52,44 @@ class Policy:
     lock: bool = False  # single-flight across processes through a Redis lease
 
 
+_UNCOPYABLE = ("", b"")
+
+
 @dataclass(slots=True)
 class _Outcome:
+    """What one real call (or another process's stored entry) produced."""
+
     value: Any
     entry: Entry | None  # None when the value was not stored
+    _frozen: tuple[str | None, bytes] | None = None
+
+    def copy(self) -> Any:
+        """A fresh copy of the value for a caller that shared the call (the value itself when it
+        cannot be copied). The value is serialised once, however many callers share it."""
+        if self._frozen is None:
+            try:
+                entry = self.entry
+                tag, payload = (entry.tag, entry.payload) if entry else dump_value(self.value)
+                self._frozen = (tag, orjson.dumps(payload))
+            except Exception:
+                self._frozen = _UNCOPYABLE
+        if self._frozen is _UNCOPYABLE:
+            return self.value
+        tag, data = self._frozen
+        return load_value(tag, orjson.loads(data))
 
 
 class _Flight:
     """One real call in progress, shared by every caller of the same key."""
 
-    __slots__ = ("task", "waiters")
+    __slots__ = ("background", "task", "waiters")
 
     def __init__(self, task: asyncio.Future[_Outcome]) -> None:
         self.task = task
         self.waiters = 0
+        self.background = (
+            False  # a stale-while-revalidate refresh: callers are served the stale entry
+        )
 
 
 def _tokens(entry: Entry) -> dict[str, Any] | None:
@@ -185,11 +209,15 @@ class AICache:
         read, write = switches()
         if bypass or not read:
             return await self._join(key, fn, policy, write, fresh=True)
+        flight = self._flights.get(key)
+        if flight is not None and not flight.background:
+            # The entry is on its way: a lookup now would miss and only add load (a stampede).
+            return await self._join(key, fn, policy, write, fresh=False)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
             if stale and write and key not in self._flights:
-                self._start(key, fn, policy, write)
+                self._start(key, fn, policy, write).background = True
             return value
         return await self._join(key, fn, policy, write, fresh=False)
 
@@ -197,7 +225,26 @@ class AICache:
         self, key: str, label: _stats.Label, *, allow_stale: bool
     ) -> tuple[Any, bool] | None:
         """``(value, stale)`` for a servable entry, counted as a hit; ``None`` otherwise."""
-        found = await self.chain.get(key)
+        read = await self._read(key, label)
+        if read is None:
+            return None
+        value, entry, found = read
+        now = _clock.now()
+        state = freshness(entry, now)
+        if state is not Freshness.FRESH and (state is Freshness.EXPIRED or not allow_stale):
+            return None
+        if found.missed:
+            await self._backfill(key, found.data, entry, now, found.missed)
+        stale = state is Freshness.STALE
+        self._served(key, value, entry, found, label, stale)
+        return value, stale
+
+    async def _read(
+        self, key: str, label: _stats.Label, tiers: Sequence[Tier] | None = None
+    ) -> tuple[Any, Entry, Lookup] | None:
+        """The first entry the tiers (or ``tiers``) hold for ``key``, opened: ``(value, entry,
+        lookup)``. An entry that cannot be served is discarded and reads as ``None``."""
+        found = await self.chain.get(key, tiers)
         for name in found.failed:
             _stats.error(label, name)
         if found.data is None or found.tier is None:
@@ -208,17 +255,16 @@ class AICache:
         except Exception as exc:
             await self._discard(key, found.tier, label, exc)
             return None
-        now = _clock.now()
-        state = freshness(entry, now)
-        if state is not Freshness.FRESH and (state is Freshness.EXPIRED or not allow_stale):
-            return None
-        if found.missed:
-            await self._backfill(key, found, entry, now)
-        tier = found.tier.name
-        stale = state is Freshness.STALE
+        return value, entry, found
+
+    @staticmethod
+    def _served(
+        key: str, value: Any, entry: Entry, found: Lookup, label: _stats.Label, stale: bool
+    ) -> None:
+        """Count a hit and remember where ``value`` came from."""
+        tier = found.tier.name if found.tier else "?"
         _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry), stale=stale)
         remember(value, True, tier, entry.created, entry.cost, key, stale)
-        return value, stale
 
     async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
         """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""
@@ -244,13 +290,15 @@ class AICache:
         )
         await self.chain.delete(key, [tier])
 
-    async def _backfill(self, key: str, found: Lookup, entry: Entry, now: float) -> None:
-        """Copy an entry served by a lower tier into the healthy tiers above that missed it."""
-        assert found.data is not None
+    async def _backfill(
+        self, key: str, data: bytes | None, entry: Entry, now: float, tiers: Sequence[Tier]
+    ) -> None:
+        """Copy an entry served by a lower tier into ``tiers`` above it (which missed it or held a
+        stale copy), for what is left of its lifetime."""
         end = entry.stale_until or entry.expires
         ttl = None if end is None else end - now
-        if ttl is None or ttl > 0:
-            await self.chain.set(key, found.data, ttl, found.missed)
+        if data is not None and (ttl is None or ttl > 0):
+            await self.chain.set(key, data, ttl, tiers)
 
     async def _join(
         self,
@@ -284,18 +332,14 @@ class AICache:
         return self._share(key, outcome, policy)
 
     def _share(self, key: str, outcome: _Outcome, policy: Policy) -> Any:
-        """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for."""
-        entry = outcome.entry
+        """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for
+        (when the result was stored; a result that was not is still each caller's own copy)."""
         _stats.count(policy.label, "coalesced")
-        if entry is None:  # not stored (refused, or writes off): still each caller's own copy
-            try:
-                tag, payload = dump_value(outcome.value)
-                return load_value(tag, orjson.loads(orjson.dumps(payload)))
-            except Exception:
-                return outcome.value  # not storable, so not copyable either
-        value = load_value(entry.tag, orjson.loads(orjson.dumps(entry.payload)))
-        _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
-        remember(value, True, "coalesced", entry.created, entry.cost, key, coalesced=True)
+        value = outcome.copy()
+        entry = outcome.entry
+        if entry is not None:
+            _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
+            remember(value, True, "coalesced", entry.created, entry.cost, key, coalesced=True)
         return value
 
     def _start(
@@ -389,36 +433,26 @@ class AICache:
         return self._leases
 
     async def _stored(self, key: str, label: _stats.Label) -> _Outcome | None:
-        """The fresh entry another process stored for ``key``, counted as a hit; else ``None``.
+        """The fresh entry another caller stored for ``key``, counted as a hit; else ``None``.
 
-        Like :meth:`lookup`, but it keeps the entry, which the callers sharing this flight copy,
-        and it looks past a stale copy (this process's memory tier, say) for the fresh entry
-        another process stored in a tier below, which it then copies over the stale ones.
+        Unlike :meth:`lookup` it looks past a stale copy (this process's memory tier, say) for a
+        fresh entry another process stored in a tier below, and copies that over the stale ones.
         """
         tiers = self.chain.tiers
         while tiers:
-            found = await self.chain.get(key, tiers)
-            for name in found.failed:
-                _stats.error(label, name)
-            if found.data is None or found.tier is None:
+            read = await self._read(key, label, tiers)
+            if read is None:
                 return None
-            below = tiers.index(found.tier) + 1
-            try:
-                entry = decode(key, found.data, self.secret)
-                value = load_value(entry.tag, entry.payload)
-            except Exception as exc:
-                await self._discard(key, found.tier, label, exc)
-                return None
+            value, entry, found = read
+            assert found.tier is not None
             now = _clock.now()
             if freshness(entry, now) is Freshness.FRESH:
                 above = self.chain.tiers[: self.chain.tiers.index(found.tier)]
                 if above:
-                    await self._backfill(key, Lookup(found.data, found.tier, above), entry, now)
-                tier = found.tier.name
-                _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry))
-                remember(value, True, tier, entry.created, entry.cost, key)
+                    await self._backfill(key, found.data, entry, now, above)
+                self._served(key, value, entry, found, label, stale=False)
                 return _Outcome(value, entry)
-            tiers = tiers[below:]
+            tiers = tiers[tiers.index(found.tier) + 1 :]
         return None
 
     def _cost(self, value: Any, policy: Policy) -> Cost:
