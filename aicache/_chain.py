@@ -6,6 +6,7 @@ backend error ever leaves the chain. Stores go to every tier whose breaker is cl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,12 +48,40 @@ class Chain:
         if not backends:
             raise ValueError("a cache needs at least one backend")
         self.tiers = tuple(Tier(b, Breaker(b.name, cooldown)) for b in backends)
+        # Reads of the whole chain in progress, when a tier is remote: concurrent callers of one
+        # key (a stampede, a hot key) then share one round trip instead of sending one each.
+        self._reads: dict[str, asyncio.Future[Lookup | None]] | None = (
+            None if all(b.local for b in backends) else {}
+        )
 
     async def get(self, key: str, tiers: Sequence[Tier] | None = None) -> Lookup:
         """The first of the healthy tiers (or of ``tiers``) that holds ``key``."""
+        reads = self._reads
+        if reads is None or tiers is not None:
+            return await self._get(key, self.tiers if tiers is None else tiers)
+        loop = asyncio.get_running_loop()
+        shared = reads.get(key)
+        if shared is not None and shared.get_loop() is loop:
+            found = await asyncio.shield(shared)
+            if found is not None:
+                # The bytes only: the reader alone counts failures and back-fills.
+                return Lookup(found.data, found.tier)
+            return await self._get(key, self.tiers)  # the reader was cancelled: read ourselves
+        if shared is not None:  # a read on another event loop (another thread)
+            return await self._get(key, self.tiers)
+        shared = reads[key] = loop.create_future()
+        found = None
+        try:
+            found = await self._get(key, self.tiers)
+            return found
+        finally:
+            del reads[key]
+            shared.set_result(found)
+
+    async def _get(self, key: str, tiers: Sequence[Tier]) -> Lookup:
         missed: tuple[Tier, ...] = ()
         failed: tuple[str, ...] = ()
-        for tier in self.tiers if tiers is None else tiers:
+        for tier in tiers:
             if not tier.breaker.allow():
                 continue
             try:

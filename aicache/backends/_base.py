@@ -17,6 +17,9 @@ class Backend(ABC):
 
     #: Short name used in stats, logs and ``cache_info(...).tier``.
     name: str = "backend"
+    #: True for a tier whose reads answer without waiting on a server (memory, local files).
+    #: The chain shares one read of a key among concurrent callers only for remote tiers.
+    local: bool = False
 
     @abstractmethod
     async def get(self, key: str) -> bytes | None:

@@ -73,6 +73,7 @@ class FileBackend(Backend):
     """Entries as files under ``directory`` (created 0700; entries 0600), at most ``max_bytes``."""
 
     name = "file"
+    local = True
 
     def __init__(
         self, directory: str | os.PathLike[str], *, max_bytes: int = 1 << 30, name: str = "file"
