@@ -1,4 +1,5 @@
-"""Shared fixtures: a real ``redis-server`` per test, and a clean aicache state for every test."""
+"""Shared fixtures: a real ``redis-server`` per test, a clock moved by the test, and a clean
+aicache state for every test."""
 
 from __future__ import annotations
 
@@ -141,6 +142,30 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.kill()
+
+
+class Clock:
+    """aicache's wall and monotonic clocks, which move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.wall = 1_000_000.0
+        self.mono = 50.0
+
+    def advance(self, seconds: float) -> None:
+        self.wall += seconds
+        self.mono += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """A :class:`Clock` installed as aicache's clock (``_aicache_state`` puts the real one back).
+
+    Test modules import the class for annotations only, under ``TYPE_CHECKING``: at run time the
+    module named ``conftest`` may be another directory's conftest.
+    """
+    c = Clock()
+    _clock.set_clock(lambda: c.wall, lambda: c.mono)
+    return c
 
 
 @pytest.fixture(autouse=True)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, _clock, cache_control
+from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, cache_control
 from aicache import stats as aistats
 
-
-@pytest.fixture
-def now() -> Iterator[list[float]]:
-    wall = [1_000_000.0]
-    _clock.set_clock(lambda: wall[0])
-    try:
-        yield wall
-    finally:
-        _clock.set_clock()
+if TYPE_CHECKING:
+    from conftest import Clock
 
 
 @pytest.fixture
@@ -61,13 +55,13 @@ async def test_every_get_returns_a_fresh_copy(cache: AICache) -> None:
     assert await cache.get("k") == {"list": [1, 2]}
 
 
-async def test_set_takes_a_ttl_in_seconds(cache: AICache, now: list[float]) -> None:
+async def test_set_takes_a_ttl_in_seconds(cache: AICache, clock: Clock) -> None:
     await cache.set("short", value=1, ttl=10)
     await cache.set("default", value=2)  # the configured ttl: 168 hours
-    now[0] += 11
+    clock.advance(11)
     assert await cache.get("short") is None
     assert await cache.get("default") == 2
-    now[0] += 168 * 3600
+    clock.advance(168 * 3600)
     assert await cache.get("default") is None
 
 

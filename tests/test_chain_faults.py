@@ -11,14 +11,17 @@ import random
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
 import aicache
-from aicache import _clock, ai_cached, cache_info
+from aicache import ai_cached, cache_info
 from aicache._chain import Chain
 from aicache.backends import Backend, FileBackend, MemoryBackend, RedisBackend
+
+if TYPE_CHECKING:
+    from conftest import Clock
 
 TIMEOUT = 2.0  # a socket timeout no caller should pay once the breaker is open
 
@@ -55,17 +58,6 @@ class Service:
         outcomes = await asyncio.gather(*(one(x) for x in xs))
         assert [r for r, _ in outcomes] == [{"x": x, "double": 2 * x} for x in xs]
         return [tier for _, tier in outcomes]
-
-
-class FakeMonotonic:
-    """Moves the breakers' clock without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        _clock.set_clock(mono=lambda: self.now)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def errors() -> dict[str, int]:
@@ -147,8 +139,9 @@ async def test_server_killed_while_200_calls_are_in_flight(
     assert set(service.calls.values()) == {1}
 
 
-async def test_recovery_after_restart_backfills_redis(redis_server: Any, tmp_path: Path) -> None:
-    mono = FakeMonotonic()
+async def test_recovery_after_restart_backfills_redis(
+    redis_server: Any, tmp_path: Path, clock: Clock
+) -> None:
     aicache.configure(cooldown=5)
     service = Service(redis_server.url, tmp_path)
     key = service.double.cache.key(7)
@@ -157,9 +150,9 @@ async def test_recovery_after_restart_backfills_redis(redis_server: Any, tmp_pat
     assert errors() == {"redis": 1}
 
     redis_server.start()  # the same port, and empty: --save ''
-    mono.advance(1)
+    clock.advance(1)
     assert await service.check(range(7, 8)) == ["file"]  # still inside the cool-down
-    mono.advance(4.1)
+    clock.advance(4.1)
     assert await service.check(range(7, 8)) == ["file"]  # the probe: Redis is up but empty
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         assert await raw.get(key) is not None  # back-filled from the file tier
@@ -170,33 +163,31 @@ async def test_recovery_after_restart_backfills_redis(redis_server: Any, tmp_pat
 
 
 async def test_recovery_after_a_hang_serves_from_redis_again(
-    redis_server: Any, tmp_path: Path
+    redis_server: Any, tmp_path: Path, clock: Clock
 ) -> None:
-    mono = FakeMonotonic()
     aicache.configure(cooldown=5)
     service = Service(redis_server.url, tmp_path, timeout=0.3)
     await service.check(range(3))
     redis_server.freeze()
     assert await service.check(range(3)) == ["file"] * 3
     redis_server.thaw()
-    mono.advance(1)
+    clock.advance(1)
     assert await service.check(range(3)) == ["file"] * 3
-    mono.advance(5)
+    clock.advance(5)
     assert await service.check(range(1)) == ["redis"]  # the probe closes the breaker
     assert await service.check(range(3)) == ["redis"] * 3
     assert hits()["redis"] == 4
 
 
 async def test_entries_stored_during_an_outage_reach_redis_after_it(
-    redis_server: Any, tmp_path: Path
+    redis_server: Any, tmp_path: Path, clock: Clock
 ) -> None:
-    mono = FakeMonotonic()
     aicache.configure(cooldown=5)
     service = Service(redis_server.url, tmp_path)
     redis_server.stop()
     await service.check(range(10))
     redis_server.start()
-    mono.advance(6)
+    clock.advance(6)
     assert await service.check(range(1)) == ["file"]  # the probe, back-filling its entry
     assert await service.check(range(10)) == ["redis"] + ["file"] * 9  # back-filling the rest
     assert await service.check(range(10)) == ["redis"] * 10
@@ -275,8 +266,9 @@ class Scripted(Backend):
         return 0
 
 
-async def test_a_call_started_before_the_outage_does_not_close_the_breaker() -> None:
-    mono = FakeMonotonic()
+async def test_a_call_started_before_the_outage_does_not_close_the_breaker(
+    clock: Clock,
+) -> None:
     tier = Scripted()
     chain = Chain([tier, MemoryBackend()], cooldown=5)
     slow = asyncio.ensure_future(chain.get("slow"))  # admitted while the breaker was closed
@@ -289,7 +281,7 @@ async def test_a_call_started_before_the_outage_does_not_close_the_breaker() -> 
     reads = tier.reads
     await chain.get("b")
     assert tier.reads == reads  # still skipped
-    mono.advance(5)
+    clock.advance(5)
     await chain.get("c")  # the probe
     await chain.get("d")
     assert tier.reads == reads + 2

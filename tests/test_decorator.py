@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import aicache
-from aicache import CacheConfig, ConfigError, _clock, ai_cached, cache_control
+from aicache import CacheConfig, ConfigError, ai_cached, cache_control
 from aicache import stats as aistats
 
-
-class Clock:
-    """A wall clock and a monotonic clock that move only when told to."""
-
-    def __init__(self) -> None:
-        self.wall = 1_000_000.0
-        self.mono = 50.0
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    _clock.set_clock(lambda: c.wall, lambda: c.mono)
-    try:
-        yield c
-    finally:
-        _clock.set_clock()
+if TYPE_CHECKING:
+    from conftest import Clock
 
 
 class Calls:

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 import pytest
 
-from aicache import _clock, ai_cached, cache_info
+from aicache import ai_cached, cache_info
 
-
-class Clock:
-    def __init__(self) -> None:
-        self.wall = 1_000_000.0
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    _clock.set_clock(lambda: c.wall)
-    try:
-        yield c
-    finally:
-        _clock.set_clock()
+if TYPE_CHECKING:
+    from conftest import Clock
 
 
 class Answer(pydantic.BaseModel):

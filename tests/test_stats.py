@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import aicache
-from aicache import MemoryBackend, _clock, ai_cached
+from aicache import MemoryBackend, ai_cached
 from aicache import stats as aistats
 from aicache._keys import function_name
+
+if TYPE_CHECKING:
+    from conftest import Clock
 
 EXPECTED_FIELDS = {
     "hits",
@@ -25,16 +27,6 @@ EXPECTED_FIELDS = {
     "time_saved_s",
     "functions",
 }
-
-
-@pytest.fixture
-def mono() -> Iterator[list[float]]:
-    now = [100.0]
-    _clock.set_clock(mono=lambda: now[0])
-    try:
-        yield now
-    finally:
-        _clock.set_clock()
 
 
 def decorated(name: str, *, cost: float | None = None, backend: Any = "memory") -> Any:
@@ -77,10 +69,10 @@ async def test_hit_rate_is_a_fraction() -> None:
     assert aistats.snapshot()["hit_rate"] == pytest.approx(0.75)
 
 
-async def test_time_saved_is_the_stored_duration_of_the_original_call(mono: list[float]) -> None:
+async def test_time_saved_is_the_stored_duration_of_the_original_call(clock: Clock) -> None:
     @ai_cached(backend="memory", name="stats.slow")
     async def slow(x: int) -> int:
-        mono[0] += 1.25
+        clock.advance(1.25)
         return x
 
     await slow(1)

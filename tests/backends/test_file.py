@@ -9,30 +9,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from aicache import _clock
 from aicache.backends import FileBackend
 from aicache.backends._file import _HEADER
 
+if TYPE_CHECKING:
+    from conftest import Clock
+
 KEY = "aicache:default:mod.fn:" + "ab" * 32
-
-
-class FakeWall:
-    """The wall clock, moved by the test."""
-
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-        _clock.set_clock(wall=lambda: self.now)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def wall() -> FakeWall:
-    return FakeWall()
 
 
 def all_files(root: Path) -> list[Path]:
@@ -71,17 +58,17 @@ async def test_delete(tmp_path: Path) -> None:
 
 
 async def test_ttl_follows_the_clock_and_expired_files_go_on_read(
-    tmp_path: Path, wall: FakeWall
+    tmp_path: Path, clock: Clock
 ) -> None:
     tier = FileBackend(tmp_path)
     await tier.set(KEY, b"v", 10)
     await tier.set("forever", b"f", None)
-    wall.advance(9.9)
+    clock.advance(9.9)
     assert await tier.get(KEY) == b"v"
-    wall.advance(0.2)
+    clock.advance(0.2)
     assert await tier.get(KEY) is None
     assert not tier.path(KEY).exists()
-    wall.advance(10 * 365 * 86400)
+    clock.advance(10 * 365 * 86400)
     assert await tier.get("forever") == b"f"
 
 
@@ -181,7 +168,7 @@ async def test_damaged_files_are_misses_and_get_replaced(
 
 
 async def test_prune_removes_expired_damaged_and_abandoned_files(
-    tmp_path: Path, wall: FakeWall
+    tmp_path: Path, clock: Clock
 ) -> None:
     tier = FileBackend(tmp_path)
     for i in range(10):
@@ -194,22 +181,20 @@ async def test_prune_removes_expired_damaged_and_abandoned_files(
     abandoned, writing = shard / ".abandoned.tmp", shard / ".in-progress.tmp"
     abandoned.write_bytes(b"x")
     writing.write_bytes(b"x")
-    os.utime(abandoned, (wall.now - 7200, wall.now - 7200))
-    os.utime(writing, (wall.now, wall.now))
-    wall.advance(10)
+    os.utime(abandoned, (clock.wall - 7200, clock.wall - 7200))
+    os.utime(writing, (clock.wall, clock.wall))
+    clock.advance(10)
     assert await tier.prune() == 12
     assert not abandoned.exists() and writing.exists()
     assert {await tier.get(f"long{i}") for i in range(10)} == {b"v"}
     await tier.close()
 
 
-async def test_writes_sweep_expired_entries_in_the_background(
-    tmp_path: Path, wall: FakeWall
-) -> None:
+async def test_writes_sweep_expired_entries_in_the_background(tmp_path: Path, clock: Clock) -> None:
     tier = FileBackend(tmp_path)
     for i in range(20):
         await tier.set(f"old{i}", b"v", 1)
-    wall.advance(5)
+    clock.advance(5)
     for i in range(300):  # more than one sweep interval
         await tier.set(f"new{i}", b"v", 60)
     await tier.close()  # waits for the sweep
@@ -217,16 +202,16 @@ async def test_writes_sweep_expired_entries_in_the_background(
     assert len(entry_files(tmp_path)) == 300
 
 
-async def test_size_cap_evicts_least_recently_used(tmp_path: Path, wall: FakeWall) -> None:
+async def test_size_cap_evicts_least_recently_used(tmp_path: Path, clock: Clock) -> None:
     value = b"v" * 1000
     tier = FileBackend(tmp_path, max_bytes=6000)
     for i in range(5):
         await tier.set(f"k{i}", value, None)
-        wall.advance(1)
+        clock.advance(1)
     await tier.close()
-    wall.advance(3600)
+    clock.advance(3600)
     assert await tier.get("k0") == value  # read long after writing: its recency moves up
-    wall.advance(1)
+    clock.advance(1)
     await tier.set("k5", value, None)
     await tier.close()
     await tier.prune()
@@ -251,14 +236,14 @@ async def test_oversized_value_is_not_stored(tmp_path: Path) -> None:
     assert await tier.get(KEY) is None
 
 
-async def test_clear_and_keys_match_the_prefix_only(tmp_path: Path, wall: FakeWall) -> None:
+async def test_clear_and_keys_match_the_prefix_only(tmp_path: Path, clock: Clock) -> None:
     tier = FileBackend(tmp_path)
     for i in range(5):
         await tier.set(f"aicache:ns:f:{i}", b"v", 60)
         await tier.set(f"aicache:ns:g:{i}", b"v", 60)
     await tier.set("aicache:ns:f:expired", b"v", 1)
     await tier.set("aicache:nsx:f:0", b"v", 60)
-    wall.advance(2)
+    clock.advance(2)
     assert sorted([k async for k in tier.keys("aicache:ns:f:")]) == [
         f"aicache:ns:f:{i}" for i in range(5)
     ]

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from aicache import _clock
 from aicache.backends import Backend, MemoryBackend
 
-
-@pytest.fixture
-def now() -> Iterator[list[float]]:
-    wall = [1_000_000.0]
-    _clock.set_clock(lambda: wall[0])
-    try:
-        yield wall
-    finally:
-        _clock.set_clock()
+if TYPE_CHECKING:
+    from conftest import Clock
 
 
 async def live_keys(tier: Backend, prefix: str = "") -> set[str]:
@@ -37,26 +29,26 @@ async def test_set_get_delete() -> None:
     assert await tier.get("k") is None
 
 
-async def test_entries_expire_after_their_ttl(now: list[float]) -> None:
+async def test_entries_expire_after_their_ttl(clock: Clock) -> None:
     tier = MemoryBackend()
     await tier.set("short", b"s", 10)
     await tier.set("long", b"l", 100)
     await tier.set("forever", b"f", None)
-    now[0] += 9.9
+    clock.advance(9.9)
     assert await tier.get("short") == b"s"
-    now[0] += 0.2
+    clock.advance(0.2)
     assert await tier.get("short") is None
     assert await tier.get("long") == b"l"
-    now[0] += 10_000_000
+    clock.advance(10_000_000)
     assert await tier.get("long") is None
     assert await tier.get("forever") == b"f"
     assert await live_keys(tier) == {"forever"}
 
 
-async def test_an_expired_entry_cannot_be_deleted_twice(now: list[float]) -> None:
+async def test_an_expired_entry_cannot_be_deleted_twice(clock: Clock) -> None:
     tier = MemoryBackend()
     await tier.set("k", b"v", 1)
-    now[0] += 2
+    clock.advance(2)
     assert await tier.delete("k") is False
 
 
@@ -72,11 +64,11 @@ async def test_the_entry_bound_evicts_the_least_recently_used() -> None:
     assert len(tier) == 3
 
 
-async def test_expired_entries_make_room_before_live_ones_are_evicted(now: list[float]) -> None:
+async def test_expired_entries_make_room_before_live_ones_are_evicted(clock: Clock) -> None:
     tier = MemoryBackend(max_entries=2)
     await tier.set("old", b"x", 1)
     await tier.set("live", b"x", 100)
-    now[0] += 2
+    clock.advance(2)
     await tier.set("new", b"x", 100)
     assert await live_keys(tier) == {"live", "new"}
 
@@ -134,11 +126,11 @@ async def test_clear_touches_only_the_prefix() -> None:
     assert await tier.clear("aicache:ns:") == 0
 
 
-async def test_clear_counts_only_live_entries(now: list[float]) -> None:
+async def test_clear_counts_only_live_entries(clock: Clock) -> None:
     tier = MemoryBackend()
     await tier.set("p:gone", b"v", 1)
     await tier.set("p:here", b"v", 100)
-    now[0] += 2
+    clock.advance(2)
     assert await tier.clear("p:") == 1
     assert await live_keys(tier) == set()
 

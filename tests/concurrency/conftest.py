@@ -1,15 +1,13 @@
-"""Fixtures for the concurrency tests: a tier per test, a controllable clock, a gated function."""
+"""Fixtures for the concurrency tests: a tier per test, a gated function."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import aicache
-from aicache import _clock
 
 #: Timeouts for tests about coalescing, not about timeouts: on a starved 2-core machine the
 #: 0.1 s default can expire, open the tier's breaker and turn the test into a fault test.
@@ -24,28 +22,6 @@ def tier(request: pytest.FixtureRequest) -> str:
         aicache.configure(redis_url=server.url, **PATIENT)
     name: str = request.param
     return name
-
-
-class Clock:
-    """A wall clock and a monotonic clock that move only when told to."""
-
-    def __init__(self) -> None:
-        self.wall = 1_000_000.0
-        self.mono = 50.0
-
-    def advance(self, seconds: float) -> None:
-        self.wall += seconds
-        self.mono += seconds
-
-
-@pytest.fixture
-def clock() -> Iterator[Clock]:
-    c = Clock()
-    _clock.set_clock(lambda: c.wall, lambda: c.mono)
-    try:
-        yield c
-    finally:
-        _clock.set_clock()
 
 
 class Gated:

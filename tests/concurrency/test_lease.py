@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,7 +20,10 @@ from aicache import AICache, Policy
 from aicache import stats as aistats
 from aicache._lease import DONE_PREFIX, LOCK_PREFIX
 
-from .conftest import PATIENT, Clock, Gated
+from .conftest import PATIENT, Gated
+
+if TYPE_CHECKING:
+    from conftest import Clock
 
 KEY = "aicache:lease:f:0"
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from aicache import ai_cached, cache_control, cache_info
 from aicache import stats as aistats
 
-from .conftest import Clock, Gated, settle
+from .conftest import Gated, settle
+
+if TYPE_CHECKING:
+    from conftest import Clock
 
 
 async def _until(condition: Any, timeout: float = 5.0) -> None:
