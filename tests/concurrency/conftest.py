@@ -1,11 +1,13 @@
-"""Fixtures for the concurrency tests: a tier per test, a gated function."""
+"""Fixtures for the concurrency tests: a tier per test, a raw Redis client, a gated function."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 
 import aicache
 
@@ -22,6 +24,16 @@ def tier(request: pytest.FixtureRequest) -> str:
         aicache.configure(redis_url=server.url, **PATIENT)
     name: str = request.param
     return name
+
+
+@pytest.fixture
+async def raw(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
+    """A plain client on the test's server: the attacker's (or the operator's) hands."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 class Gated:

@@ -29,15 +29,6 @@ KEY = "aicache:lease:f:0"
 
 
 @pytest.fixture
-async def raw(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
 def caches(redis_server: Any) -> Callable[..., AICache]:
     """Makes caches over the test's Redis (closed by the autouse state fixture's loop end)."""
     made: list[AICache] = []

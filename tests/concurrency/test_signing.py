@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -23,16 +22,6 @@ from aicache.backends import MemoryBackend
 from .conftest import PATIENT
 
 SECRET = "correct horse battery staple"
-
-
-@pytest.fixture
-async def raw(redis_server: Any) -> AsyncIterator[aioredis.Redis]:
-    """A plain client on the test's server: the attacker's (or the operator's) hands."""
-    client = aioredis.Redis.from_url(redis_server.url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def _analyse() -> tuple[list[int], Any]:
