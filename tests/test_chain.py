@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from aicache import ai_cached, cache_info
 from aicache._chain import Chain
 from aicache.backends import MemoryBackend, RedisBackend
+
+
+@pytest.fixture
+async def redis(redis_server: Any) -> AsyncIterator[RedisBackend]:
+    """The Redis tier on the test's server, with timeouts a loaded machine never hits."""
+    tier = RedisBackend(redis_server.url, timeout=2.0, connect_timeout=2.0)
+    try:
+        yield tier
+    finally:
+        await tier.close()
 
 
 async def _gets(url: str) -> int:
@@ -21,8 +33,9 @@ async def _gets(url: str) -> int:
         await client.aclose()
 
 
-async def test_concurrent_hits_on_redis_share_one_get(redis_server: Any) -> None:
-    redis = RedisBackend(redis_server.url, timeout=2.0, connect_timeout=2.0)
+async def test_concurrent_hits_on_redis_share_one_get(
+    redis_server: Any, redis: RedisBackend
+) -> None:
     calls = 0
 
     @ai_cached(backend=[redis], ttl=60)
@@ -41,11 +54,11 @@ async def test_concurrent_hits_on_redis_share_one_get(redis_server: Any) -> None
     assert all(r == {"track": "a", "genre": "house"} for r in results)
     assert len({id(r) for r in results}) == 200  # each caller its own copy
     assert {cache_info(r).tier for r in results} == {"redis"}  # type: ignore[union-attr]
-    await redis.close()
 
 
-async def test_a_stampede_on_redis_reads_once_and_calls_once(redis_server: Any) -> None:
-    redis = RedisBackend(redis_server.url, timeout=2.0, connect_timeout=2.0)
+async def test_a_stampede_on_redis_reads_once_and_calls_once(
+    redis_server: Any, redis: RedisBackend
+) -> None:
     calls = 0
 
     @ai_cached(backend=[redis], ttl=60)
@@ -62,11 +75,11 @@ async def test_a_stampede_on_redis_reads_once_and_calls_once(redis_server: Any) 
     assert calls == 1
     assert results == [{"track": "b"}] * 500
     assert after - before <= 2  # the shared lookup, and the flight's re-check before calling
-    await redis.close()
 
 
-async def test_cancelled_reader_leaves_the_others_to_read(redis_server: Any) -> None:
-    redis = RedisBackend(redis_server.url, timeout=2.0, connect_timeout=2.0)
+async def test_cancelled_reader_leaves_the_others_to_read(
+    redis_server: Any, redis: RedisBackend
+) -> None:
     chain = Chain([redis], cooldown=5.0)
     await redis.set("k", b"value", 60)
     redis_server.freeze()  # the first read hangs until thawed
@@ -81,7 +94,6 @@ async def test_cancelled_reader_leaves_the_others_to_read(redis_server: Any) -> 
         redis_server.thaw()
     found = await asyncio.gather(*followers)
     assert [f.data for f in found] == [b"value"] * 5
-    await redis.close()
 
 
 async def test_local_tiers_do_not_share_reads() -> None:
