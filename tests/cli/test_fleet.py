@@ -117,19 +117,22 @@ def test_concurrent_processes_lose_no_update(tmp_path: Path) -> None:
 def test_a_forked_child_does_not_flush_its_parents_counts() -> None:
     _fleet.start()
     _hits(3)  # not flushed yet: the parent owns these
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            _hits(1)
-            thread = _fleet._flusher.thread
-            assert thread is not None and thread.is_alive()  # the child flushes periodically too
-            code = 0 if _fleet.flush() else 1
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert _fleet_figures()["hits"] == 1
+    # Holding the flusher's lock keeps the parent's periodic flush from landing while the child
+    # runs (the child starts with a lock of its own).
+    with _fleet._flusher.lock:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                _hits(1)
+                thread = _fleet._flusher.thread
+                assert thread is not None and thread.is_alive()  # the child flushes too
+                code = 0 if _fleet.flush() else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert _fleet_figures()["hits"] == 1
     _fleet.flush()
     assert _fleet_figures()["hits"] == 4
 
