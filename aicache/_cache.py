@@ -382,7 +382,11 @@ class AICache:
     ) -> _Outcome:
         """Call ``fn``, count what it cost, and store its result."""
         started = _clock.monotonic()
-        value = await fn()
+        try:
+            value = await fn()
+        except Exception:
+            _stats.count(policy.label, "failures")
+            raise
         duration = _clock.monotonic() - started
         cost = self._cost(value, policy)
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)

@@ -204,6 +204,18 @@ async def test_exceptions_are_never_cached() -> None:
     assert aistats.snapshot()["stores"] == 1
 
 
+async def test_a_call_that_raises_is_counted_as_a_failure() -> None:
+    @ai_cached(backend="memory")
+    async def broken(q: str) -> str:
+        raise RuntimeError("provider down")
+
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            await broken("q")
+    snap = aistats.snapshot()
+    assert (snap["failures"], snap["misses"], snap["hits"], snap["stores"]) == (2, 2, 0, 0)
+
+
 async def test_should_cache_can_refuse_a_result() -> None:
     calls, analyse = counted(should_cache=lambda r: r["n"] > 1)
     assert (await analyse({}))["n"] == 1  # returned, refused
