@@ -165,19 +165,25 @@ def _numpy(value: Any, path: str, digits: int | None) -> Any:
     return NotImplemented
 
 
-def _fast_default(value: Any) -> Any:
-    # orjson calls this only for types it does not write itself. Anything odd (NaN inside a numpy
-    # array, an unknown type) is settled by the slow path, which also names the argument.
-    if isinstance(value, set | frozenset | bytes | bytearray | decimal.Decimal):
-        return canonical(value)
-    if isinstance(value, _DT_TYPES):
-        return canonical(value)
-    dumped = _model_dump(value)
-    if dumped is not NotImplemented:
-        return dumped
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    return canonical(value)
+def _finite(value: Any) -> bool:
+    """Whether no float that orjson writes itself (in dicts, lists, tuples, enums) is NaN or ±Inf.
+
+    Values orjson hands to ``default`` are canonicalised there, so they need no look.
+    """
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    if isinstance(value, list | tuple):
+        return all(map(_finite, value))
+    if isinstance(value, enum.Enum):
+        return _finite(value.value)
+    return True
+
+
+#: Output size above which walking the document for NaN/Inf costs less than searching the
+#: output for ``null`` (measured: the walk is ~5 µs for a chat request, the search 0.6 ns a byte).
+_SEARCH_LIMIT = 8192
 
 
 def encode(document: Any, round_floats: int | None = None, path: str | None = "value") -> bytes:
@@ -186,22 +192,27 @@ def encode(document: Any, round_floats: int | None = None, path: str | None = "v
     ``path`` names the document in error messages; ``None`` says it is the dict of bound
     arguments, so each value is named by its parameter (``features['tempo']``).
 
-    Fast path: orjson writes the document directly. That is exact unless a value became ``null``
-    without being ``None`` (orjson writes NaN and ±Inf as ``null``), so the fast result is kept
-    only when its ``null`` count equals the number of top-level ``None`` arguments; otherwise,
-    and when floats are rounded, the document is canonicalised in Python first.
+    Fast path: orjson writes the document directly, handing what it cannot write to
+    :func:`canonical`. That is exact unless a float became ``null`` (orjson writes NaN and ±Inf
+    as ``null``, like ``None``). A small result is kept when its ``null`` count equals the number
+    of top-level ``None`` arguments, a large one when :func:`_finite` finds no such float;
+    otherwise, and when floats are rounded, the document is canonicalised in Python first.
     """
     if round_floats is None:
         try:
-            out = orjson.dumps(document, default=_fast_default, option=_FAST_OPTS)
+            out = orjson.dumps(document, default=canonical, option=_FAST_OPTS)
         except (TypeError, orjson.JSONEncodeError):
             pass
         else:
-            if b"null" not in out:
+            if len(out) > _SEARCH_LIMIT:
+                if _finite(document):
+                    return out
+            elif b"null" not in out:
                 return out
-            nones = sum(v is None for v in document.values()) if type(document) is dict else 0
-            if out.count(b"null") == nones + (document is None):
-                return out
+            else:
+                nones = sum(v is None for v in document.values()) if type(document) is dict else 0
+                if out.count(b"null") == nones + (document is None):
+                    return out
     if path is None and type(document) is dict:
         # The same document canonical() builds for a dict with str keys, named per argument.
         named = {name: canonical(v, name, round_floats) for name, v in document.items()}

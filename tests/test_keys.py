@@ -231,6 +231,35 @@ def test_fast_path_writes_the_same_bytes_as_the_canonicaliser(x: Any) -> None:
         assert encode(document) == slow_bytes(document)
 
 
+@SETTINGS
+@given(values | st.dictionaries(texts, values, max_size=4))
+def test_large_documents_take_the_same_bytes_as_the_canonicaliser(x: Any) -> None:
+    # Above a few KB encode() walks the document for NaN/Inf instead of searching its output.
+    padding = "p" * 10_000
+    for document in ({"x": x, "pad": padding}, {"x": x, "pad": padding, "y": None}):
+        assert len(slow_bytes(document)) > 8192
+        assert encode(document) == slow_bytes(document)
+
+
+class Tempo(float, enum.Enum):
+    SLOW = float("nan")
+    FAST = 140.0
+
+
+def test_nan_deep_in_a_large_document_is_not_none() -> None:
+    long_text = "x" * 20_000
+    for holder in (
+        lambda v: {"messages": [{"content": long_text, "score": v}]},
+        lambda v: {"content": long_text, "pair": (1, v)},
+        lambda v: {"content": long_text, "model": Features(tempo=v, key=[v])},
+        lambda v: {"content": long_text, "array": np.array([1.0, v])},
+    ):
+        assert encode(holder(float("nan"))) != encode(holder(None))
+        assert encode(holder(float("inf"))) != encode(holder(float("-inf")))
+    big = {"content": long_text, "tempo": Tempo.SLOW}
+    assert encode(big) == slow_bytes(big) != encode({"content": long_text, "tempo": None})
+
+
 def test_fast_path_sorts_dataclass_fields_like_the_canonicaliser() -> None:
     document = {"p": Point(y=1, x=2)}
     assert encode(document) == slow_bytes(document) == b'{"p":{"x":2,"y":1}}'
