@@ -209,14 +209,14 @@ class AICache:
         read, write = switches()
         if bypass or not read:
             return await self._join(key, fn, policy, write, fresh=True)
-        flight = self._flights.get(key)
+        flight = self._flight(key)
         if flight is not None and not flight.background:
             # The entry is on its way: a lookup now would miss and only add load (a stampede).
             return await self._join(key, fn, policy, write, fresh=False)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
-            if stale and write and key not in self._flights:
+            if stale and write and self._flight(key) is None:
                 self._start(key, fn, policy, write).background = True
             return value
         return await self._join(key, fn, policy, write, fresh=False)
@@ -309,7 +309,7 @@ class AICache:
         *,
         fresh: bool,
     ) -> Any:
-        flight = None if fresh else self._flights.get(key)
+        flight = None if fresh else self._flight(key)
         leader = flight is None
         if flight is None:
             _stats.miss(policy.label, bypass=fresh)
@@ -330,6 +330,13 @@ class AICache:
             remember(outcome.value, False, None, _clock.now(), 0.0, key)
             return outcome.value
         return self._share(key, outcome, policy)
+
+    def _flight(self, key: str) -> _Flight | None:
+        """The call in flight for ``key`` on this event loop (a cache may serve several loops)."""
+        flight = self._flights.get(key)
+        if flight is None or flight.task.get_loop() is not asyncio.get_running_loop():
+            return None
+        return flight
 
     def _share(self, key: str, outcome: _Outcome, policy: Policy) -> Any:
         """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -159,3 +160,34 @@ def _policy(**options: Any) -> Any:
     from aicache import Policy
 
     return Policy(("f", "", ""), 60.0, **options)
+
+
+def test_event_loops_in_two_threads_each_get_their_result() -> None:
+    # One decorated function, two threads each running its own event loop: a call in flight on
+    # one loop cannot be awaited from the other, so each loop makes its own.
+    runs = 0
+
+    @ai_cached(backend="memory")
+    async def slow(x: int) -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.2)
+        return {"x": x}
+
+    results: list[object] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        try:
+            results.append(asyncio.run(slow(1)))
+        except Exception as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [{"x": 1}, {"x": 1}]
+    assert runs in (1, 2)  # two if the calls overlapped
