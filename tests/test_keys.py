@@ -448,6 +448,10 @@ def test_self_is_left_out_of_the_key() -> None:
     assert "self" not in a.run.cache.explain("hi")["arguments"]
 
 
+@pytest.mark.skipif(
+    sys.version_info >= (3, 13),
+    reason="Python 3.13 no longer lets classmethod wrap a descriptor: Cls.m.cache cannot see Cls",
+)
 def test_cls_is_left_out_of_the_key() -> None:
     class Sub(Service):
         pass
