@@ -643,6 +643,10 @@ def _parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
     )
     common.add_argument("--redis", metavar="URL", help="use this Redis (overrides REDIS_URL)")
+    namespaced = argparse.ArgumentParser(add_help=False)
+    namespaced.add_argument(
+        "--namespace", metavar="N", help="namespace (default: AI_CACHE_NAMESPACE)"
+    )
 
     parser = argparse.ArgumentParser(
         prog="aicache",
@@ -659,23 +663,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true", help="delete the stored fleet counters")
     p.set_defaults(run=cmd_stats)
 
-    p = sub.add_parser("clear", parents=[common], help="delete cached entries")
-    p.add_argument("--namespace", metavar="N", help="namespace (default: AI_CACHE_NAMESPACE)")
+    p = sub.add_parser("clear", parents=[common, namespaced], help="delete cached entries")
     p.add_argument("--function", metavar="F", help="only this function's entries (module.qualname)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.set_defaults(run=cmd_clear)
 
-    p = sub.add_parser("inspect", parents=[common], help="show entries: age, TTL, size, cost")
+    p = sub.add_parser(
+        "inspect", parents=[common, namespaced], help="show entries: age, TTL, size, cost"
+    )
     p.add_argument("key", nargs="?", metavar="KEY", help="one full key (aicache:...)")
     p.add_argument("--function", metavar="F", help="list this function's entries")
-    p.add_argument("--namespace", metavar="N", help="namespace (default: AI_CACHE_NAMESPACE)")
     p.add_argument("--limit", type=int, default=50, help="list at most this many (default 50)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_inspect)
 
     p = sub.add_parser(
         "warm",
-        parents=[common],
+        parents=[common, namespaced],
         help="replay recorded requests (JSONL) through cached clients",
         description="Replay recorded provider requests so that a new deployment starts warm. "
         'Each line of FILE is {"provider": "openai"|"anthropic"|"gemini", "method": '
@@ -683,7 +687,6 @@ def _parser() -> argparse.ArgumentParser:
         "variables (OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY, GEMINI_API_KEY, ...).",
     )
     p.add_argument("file", metavar="FILE.jsonl", help="recorded requests, one JSON object a line")
-    p.add_argument("--namespace", metavar="N", help="namespace (default: AI_CACHE_NAMESPACE)")
     p.add_argument("--ttl", type=float, metavar="SECONDS", help="entry ttl (default: configured)")
     p.add_argument(
         "--concurrency", type=int, default=4, metavar="N", help="requests at once (default 4)"
