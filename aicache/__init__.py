@@ -19,7 +19,6 @@ from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError
 from ._info import CacheInfo, cache_info
 from ._pricing import Price, price_for, set_prices
 from ._shared import close, lifespan
-from ._simulator import ProviderSimulator
 from ._types import register_type
 from .backends import Backend, MemoryBackend
 from .providers import CachedClient, Retry, cached_client
@@ -41,7 +40,6 @@ __all__ = [
     "MemoryBackend",
     "Policy",
     "Price",
-    "ProviderSimulator",
     "Retry",
     "__version__",
     "ai_cached",

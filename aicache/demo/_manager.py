@@ -2,7 +2,7 @@
 
 Routing: the providers whose API key is set, in the order Gemini, Claude, OpenAI; a provider that
 still fails after the cached client's retries hands the request to the next one. With no key set
-the manager starts a :class:`~aicache._simulator.ProviderSimulator` on 127.0.0.1 and talks to it
+the manager starts a :class:`~aicache.simulator.ProviderSimulator` on 127.0.0.1 and talks to it
 with the real OpenAI SDK, so every call still goes through ``cached_client``, the SDK's native
 types and real prices. Results say ``simulated=True`` then.
 """
@@ -300,7 +300,7 @@ class SampleMindAIManager:
             from ..providers import cached_client
 
             if self.simulated:
-                from .._simulator import ProviderSimulator
+                from ..simulator import ProviderSimulator
 
                 self._simulator = await ProviderSimulator(latency=self.latency, seed=0).start()
                 raw = _simulated_client(self._simulator.port)

@@ -15,7 +15,7 @@ import pytest
 import aicache
 from aicache import _fleet
 from aicache._cli import main
-from aicache._simulator import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 RECORDED = [
     {

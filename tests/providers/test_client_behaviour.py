@@ -11,8 +11,8 @@ from google import genai
 from pydantic import BaseModel
 
 import aicache
-from aicache._simulator import ProviderSimulator
 from aicache.providers import CachedClient, cached_client
+from aicache.simulator import ProviderSimulator
 
 from .conftest import HELLO, counters, wrap
 

@@ -11,7 +11,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from aicache._simulator import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 from .conftest import AZURE_KEY, HELLO, counters, wrap
 
