@@ -11,6 +11,7 @@ import contextlib
 import json
 import random
 import signal
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ def _reason(status: int) -> bytes:
 
 
 class ProviderSimulator:
-    """A fake Anthropic/OpenAI/Gemini HTTP server (see the package docstring).
+    """A fake Anthropic/OpenAI/Gemini HTTP server (see the package docstring): ``async with``
+    serves on the running loop, plain ``with`` from a thread of its own (for sync clients).
 
     ``latency``: seconds before each answer (a stream's first event), or ``(lo, hi)`` for a
     seeded uniform draw. ``chunk_gap``: seconds between a stream's events, likewise; 0 sends a
@@ -79,6 +81,8 @@ class ProviderSimulator:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
 
     @property
     def base_url(self) -> str:
@@ -150,6 +154,47 @@ class ProviderSimulator:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    def __enter__(self) -> ProviderSimulator:
+        """Serve from a thread of its own, for sync clients (whose calls would block a loop
+        shared with the server)."""
+        started = threading.Event()
+        failed: list[BaseException] = []
+
+        def serve_here() -> None:
+            async def main() -> None:
+                try:
+                    await self.start()
+                    stop = self._stop = asyncio.Event()
+                except OSError as exc:
+                    failed.append(exc)
+                    return
+                finally:
+                    started.set()
+                await stop.wait()
+                await self.close()
+
+            asyncio.run(main())
+
+        self._thread = threading.Thread(target=serve_here, name="aicache-simulator", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failed:
+            raise failed[0]
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        server, stop = self._server, self._stop
+        if server is not None and stop is not None:
+            server.get_loop().call_soon_threadsafe(stop.set)
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     # -- HTTP/1.1 --------------------------------------------------------------------------------
 
