@@ -26,7 +26,9 @@ def _forced(body: dict[str, Any]) -> tuple[dict[str, Any], str | None] | None:
     declared: dict[str, Any] = {}
     for tool in body.get("tools") or []:
         for fn in tool.get("functionDeclarations") or []:
-            declared[fn["name"]] = fn.get("parametersJsonSchema") or fn.get("parameters")
+            # google-genai sends parameters_json_schema in snake case, as of 3.6
+            spelled = ("parametersJsonSchema", "parameters_json_schema", "parameters")
+            declared[fn["name"]] = next((fn[k] for k in spelled if fn.get(k)), None)
     allowed = config.get("allowedFunctionNames") or list(declared)
     declared = {k: v for k, v in declared.items() if k in allowed}
     return declared, allowed[0] if len(allowed) == 1 else None
