@@ -42,8 +42,12 @@ def test_answers_read_like_music_analysis_of_the_prompts_track() -> None:
     assert "124 BPM" in text and "A minor" in text and "house" in text
     assert "8A" in text  # A minor on the Camelot wheel
     assert Answer(b"seed", None, None, TRACK).text == text  # deterministic
-    genre = {"type": "object", "properties": {"genre": {"enum": ["techno", "house", "ambient"]},
-             "camelot": {"type": "string"}, "loudness": {"enum": ["too loud", "on target"]}}}  # fmt: skip
+    props = {
+        "genre": {"enum": ["techno", "house", "ambient"]},
+        "camelot": {"type": "string"},
+        "loudness": {"enum": ["too loud", "on target"]},
+    }
+    genre = {"type": "object", "properties": props}
     doc = json.loads(Answer(b"seed", genre, None, TRACK).text)
     assert doc == {"genre": "house", "camelot": "8A", "loudness": "too loud"}
 
@@ -95,8 +99,11 @@ async def test_responses_tool_choice_gets_a_function_call(raw_openai: openai.Asy
 async def test_anthropic_tool_choice_any_and_tool_get_a_tool_use(
     raw_anthropic: anthropic.AsyncAnthropic,
 ) -> None:
-    tools = [{"name": "tag_track", "input_schema": _schema()}, {"name": "other",
-              "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}}}]  # fmt: skip
+    other = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    tools = [
+        {"name": "tag_track", "input_schema": _schema()},
+        {"name": "other", "input_schema": other},
+    ]
     kw: dict[str, Any] = {"model": "m", "max_tokens": 300, "messages": HELLO, "tools": tools}
     message = await raw_anthropic.messages.create(
         **kw, tool_choice={"type": "tool", "name": "tag_track"}
@@ -114,10 +121,11 @@ async def test_anthropic_tool_choice_any_and_tool_get_a_tool_use(
 
 
 async def test_gemini_function_calling_mode_any_gets_a_call(raw_genai: genai.Client) -> None:
+    declared = {"name": "tag_track", "parameters_json_schema": _schema()}
     config = {
-        "tools": [{"function_declarations": [{"name": "tag_track", "parameters_json_schema": _schema()}]}],
+        "tools": [{"function_declarations": [declared]}],
         "tool_config": {"function_calling_config": {"mode": "ANY"}},
-    }  # fmt: skip
+    }
     reply = await raw_genai.aio.models.generate_content(
         model="gemini-2.5-flash", contents="tag it", config=config
     )
