@@ -25,6 +25,8 @@ from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
 from ._retry import Retry, _Tenacity
+from ._streams import Opened, Streams, Tap
+from ._wire import WireTransport, mark
 
 __all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
 
@@ -54,7 +56,7 @@ class Binding:
         self.options = options
         self.prefixes = frozenset(
             ".".join(path.split(".")[:i])
-            for path in adapter.cached | adapter.refused.keys()
+            for path in adapter.cached | adapter.managers | adapter.refused.keys()
             for i in range(1, path.count(".") + 1)
         )
         self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], _Binder]] = {}
@@ -64,6 +66,9 @@ class Binding:
         self._ttl: float | None = None
         self._lock = False
         self._policies: dict[_stats.Label, Policy] = {}
+        self.streams = Streams()
+        if hasattr(adapter, "transport"):
+            adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
 
     def _resolve(self) -> AICache | None:
         """The cache to use now (``None`` when caching is switched off in the settings)."""
@@ -139,7 +144,10 @@ class Binding:
 
         return await retry.run(attempt, label, self.adapter.transient, self.adapter.retry_after)
 
-    async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _bound(
+        self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Callable[..., Any], dict[str, Any], _stats.Label, bool]:
+        """The real method, the call's arguments by name, its stats label, and its bypass."""
         bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in kwargs else False
         fn, binder = self._method(path)
         call = binder.bind(args, kwargs)
@@ -147,7 +155,43 @@ class Binding:
             if isinstance(value, Iterator):  # keying would use up a one-shot iterator
                 call[name] = list(value)
         adapter = self.adapter
-        label = (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call))
+        return fn, call, (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)), bypass
+
+    def _recorded(
+        self, path: str, fn: Callable[..., Any], call: dict[str, Any], label: _stats.Label, bypass: bool
+    ) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The method and arguments that make a recorded call: through the recording transport,
+        marked with its key; or the real method when the call is not cached."""
+        if self._resolve() is None:
+            return fn, call
+        key = self._key(path, call, label)
+        if key is None:
+            _stats.count(label, "uncached")
+            return fn, call
+        marked = self.adapter.marked(call, mark(key, path, label[2], bypass))  # type: ignore[attr-defined]
+        return self.adapter.recorded(path, self.options.retry is None), marked
+
+    async def _open_recorded(
+        self, key: str, path: str, model: str, bypass: bool, start: Callable[[], Any]
+    ) -> Tap:
+        """Answer a marked request (called by the recording transport)."""
+        label = (f"{self.adapter.provider}.{path}", self.adapter.provider, model)
+        cache = self._resolve()
+        policy = self._policy(label)
+        return await self.streams.open(cache, key, policy, self.adapter.shape(path), start, bypass=bypass)
+
+    def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
+        fn, call, label, bypass = self._bound(path, args, kwargs)
+        fn, call = self._recorded(path, fn, call, label, bypass)
+        return fn(**call)
+
+    async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fn, call, label, bypass = self._bound(path, args, kwargs)
+        adapter = self.adapter
+        if adapter.records(path, call):
+            fn, call = self._recorded(path, fn, call, label, bypass)
+            return await self._invoke(fn, call, label)
         run = functools.partial(self._invoke, fn, call, label)
         cache = self._resolve()
         if cache is None:
@@ -181,6 +225,15 @@ class _Method:
         return f"<aicache cached {self._binding.adapter.provider}.{self._path}>"
 
 
+class _Manager(_Method):
+    """A stream helper (``messages.stream``): returns the SDK's manager at once, as the SDK does."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return self._binding.manager(self._path, args, kwargs)
+
+
 class _Node:
     """A part of the real client on the way to a cached method (``client.chat``, ...)."""
 
@@ -203,6 +256,8 @@ class _Node:
         real = getattr(self.__wrapped__, name)
         if path in binding.adapter.cached:
             return _Method(binding, path, real)
+        if path in binding.adapter.managers:
+            return _Manager(binding, path, real)
         if path in binding.prefixes:
             return _Node(real, path, binding)
         return real
