@@ -34,7 +34,10 @@ class AnthropicAdapter(StainlessAdapter):
         {"messages.create", "beta.messages.create", "messages.parse"}
     )
     managers: ClassVar[frozenset[str]] = frozenset({"messages.stream"})
-    helpers: ClassVar[dict[str, type[Any]]] = {"messages.parse": Message, "messages.stream": Message}
+    helpers: ClassVar[dict[str, type[Any]]] = {
+        "messages.parse": Message,
+        "messages.stream": Message,
+    }
     bodies: ClassVar[dict[str, type[Any]]] = {
         "messages.create": Message,
         "beta.messages.create": BetaMessage,

@@ -201,6 +201,10 @@ class Adapter(ABC):
         it through the recording transport."""
         raise NotImplementedError
 
+    def marked(self, call: dict[str, Any], value: str) -> dict[str, Any]:
+        """``call`` carrying the recording transport's mark (see :mod:`._wire`)."""
+        raise NotImplementedError
+
     def shape(self, path: str) -> Any:
         """The :class:`~aicache.providers._streams.Shape` of a recorded call's answers."""
         raise NotImplementedError

@@ -7,8 +7,8 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import openai
-from openai.types import CreateEmbeddingResponse
 from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 

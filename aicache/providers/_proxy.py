@@ -25,7 +25,7 @@ from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
 from ._retry import Retry, _Tenacity
-from ._streams import Opened, Streams, Tap
+from ._streams import Streams, Tap
 from ._wire import WireTransport, mark
 
 __all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
@@ -155,10 +155,20 @@ class Binding:
             if isinstance(value, Iterator):  # keying would use up a one-shot iterator
                 call[name] = list(value)
         adapter = self.adapter
-        return fn, call, (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)), bypass
+        return (
+            fn,
+            call,
+            (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)),
+            bypass,
+        )
 
     def _recorded(
-        self, path: str, fn: Callable[..., Any], call: dict[str, Any], label: _stats.Label, bypass: bool
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
     ) -> tuple[Callable[..., Any], dict[str, Any]]:
         """The method and arguments that make a recorded call: through the recording transport,
         marked with its key; or the real method when the call is not cached."""
@@ -168,7 +178,7 @@ class Binding:
         if key is None:
             _stats.count(label, "uncached")
             return fn, call
-        marked = self.adapter.marked(call, mark(key, path, label[2], bypass))  # type: ignore[attr-defined]
+        marked = self.adapter.marked(call, mark(key, path, label[2], bypass))
         return self.adapter.recorded(path, self.options.retry is None), marked
 
     async def _open_recorded(
@@ -178,7 +188,9 @@ class Binding:
         label = (f"{self.adapter.provider}.{path}", self.adapter.provider, model)
         cache = self._resolve()
         policy = self._policy(label)
-        return await self.streams.open(cache, key, policy, self.adapter.shape(path), start, bypass=bypass)
+        return await self.streams.open(
+            cache, key, policy, self.adapter.shape(path), start, bypass=bypass
+        )
 
     def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
@@ -230,7 +242,7 @@ class _Manager(_Method):
 
     __slots__ = ()
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._binding.manager(self._path, args, kwargs)
 
 

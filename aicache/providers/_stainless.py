@@ -141,8 +141,7 @@ class StainlessAdapter(Adapter):
         """The non-streamed response the events of a whole stream add up to."""
         raise NotImplementedError
 
-    @staticmethod
-    def marked(call: dict[str, Any], value: str) -> dict[str, Any]:
+    def marked(self, call: dict[str, Any], value: str) -> dict[str, Any]:
         """``call`` with the recording transport's :data:`MARK` header added."""
         return {**call, "extra_headers": {**(call.get("extra_headers") or {}), MARK: value}}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +64,8 @@ class Feed:
         self.done = False
         self.error: BaseException | None = None
         self.consumers = 0
+        #: A consumer read the stream to its provider-defined end.
+        self.delivered = False
         self.pump: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
 
@@ -73,21 +75,26 @@ class Feed:
         feed.head, feed.items, feed.done = head, items, True
         return feed
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
     def started(self, head: dict[str, Any]) -> None:
         self.head = head
-        self._wake()
+        self.wake()
 
     def append(self, item: Any) -> None:
         self.items.append(item)
-        self._wake()
+        self.wake()
 
     def finish(self, error: BaseException | None = None) -> None:
         self.done, self.error = True, error
-        self._wake()
+        self.wake()
+
+    def whole(self, count: int) -> bool:
+        """The first ``count`` items reach the provider-defined end of the stream."""
+        head, shape = self.head, self.shape
+        return head is not None and shape is not None and shape.ended(head, self.items[:count])
 
     async def ready(self) -> dict[str, Any]:
         """The head, once the provider answered (raises what opening the stream raised)."""
@@ -97,7 +104,11 @@ class Feed:
             await self._changed.wait()
         return self.head
 
-    async def follow(self) -> AsyncIterator[Any]:
+    async def changed(self) -> None:
+        """Until something happens: an item, the end, or a consumer leaving."""
+        await self._changed.wait()
+
+    async def follow(self) -> AsyncGenerator[Any, None]:
         """Every item from the first, then the new ones as they arrive."""
         i = 0
         while True:
@@ -119,6 +130,7 @@ class Tap:
         self.feed = feed
         self._leave = leave
         self._items = feed.follow()
+        self._read = 0
         self._open = True
         feed.consumers += 1
 
@@ -132,19 +144,21 @@ class Tap:
 
     async def __anext__(self) -> Any:
         try:
-            return await self._items.__anext__()
-        except StopAsyncIteration:
-            await self.aclose()
-            raise
+            item = await self._items.__anext__()
         except BaseException:
             await self.aclose()
             raise
+        self._read += 1
+        return item
 
     async def aclose(self) -> None:
         if self._open:
             self._open = False
-            self.feed.consumers -= 1
-            self._leave(self.feed)
+            feed = self.feed
+            feed.consumers -= 1
+            if not feed.delivered and feed.whole(self._read):
+                feed.delivered = True
+            self._leave(feed)
             await self._items.aclose()
 
 
@@ -220,13 +234,13 @@ class Streams:
         return feed
 
     def _leave(self, feed: Feed) -> None:
-        """A consumer stopped: with nobody left, a stream short of its end is stopped."""
-        if feed.consumers or feed.done or feed.pump is None:
+        """A consumer stopped: with nobody left and nobody served to the end, the provider
+        stream is stopped and nothing is stored."""
+        if feed.pump is None or feed.pump.done():
             return
-        head, shape = feed.head, feed.shape
-        if head is not None and shape is not None and shape.ended(head, feed.items):
-            return  # only the end of the body is left to read (the SDK closed after [DONE])
-        feed.pump.cancel()
+        if feed.consumers == 0 and not feed.delivered:
+            feed.pump.cancel()
+        feed.wake()
 
     async def _pump(
         self,
@@ -241,36 +255,53 @@ class Streams:
         label = policy.label
         began = _clock.monotonic()
         try:
-            try:
-                opened = await start()
-            except BaseException as exc:
-                cancelled = isinstance(exc, asyncio.CancelledError)
-                _stats.count(label, "streams_incomplete" if cancelled else "failures")
-                feed.finish(exc)
+            whole = await self._read(start, feed, label)
+            if whole is None:  # an error answer, passed on as it came
                 return
-            feed.started(opened.head)
-            try:
-                async for item in opened.items:
-                    feed.append(item)
-            except BaseException as exc:
-                feed.finish(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-                if shape.failed(opened.head) or not shape.ended(opened.head, feed.items):
-                    _stats.count(label, "streams_incomplete")
-                    return
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(opened.close())
-            if not feed.done:
-                feed.finish()
-            if shape.failed(opened.head):
-                return
-            if not shape.ended(opened.head, feed.items):
+            # Stored only once a consumer has been served the whole stream.
+            while whole and not feed.delivered and feed.consumers:
+                await feed.changed()
+            if not (whole and feed.delivered):
                 _stats.count(label, "streams_incomplete")
                 return
-            await self._settle(cache, key, policy, shape, opened.head, feed.items, write, began)
+            assert feed.head is not None
+            await self._settle(cache, key, policy, shape, feed.head, feed.items, write, began)
+        except asyncio.CancelledError:
+            _stats.count(label, "streams_incomplete")
+            if not feed.done:
+                feed.finish(asyncio.CancelledError())
         finally:
             if self._flights.get(key) is feed:
                 del self._flights[key]
+
+    @staticmethod
+    async def _read(
+        start: Callable[[], Awaitable[Opened]], feed: Feed, label: _stats.Label
+    ) -> bool | None:
+        """Read the provider's stream into ``feed``: whether it reached its end (``None`` for
+        a call that failed or an error answer). Raises only ``CancelledError`` (nobody left)."""
+        shape = feed.shape
+        assert shape is not None
+        try:
+            opened = await start()
+        except Exception as exc:
+            _stats.count(label, "failures")
+            feed.finish(exc)
+            return None
+        feed.started(opened.head)
+        try:
+            async for item in opened.items:
+                feed.append(item)
+        except Exception as exc:  # a cut connection, a timeout: the consumers see it
+            feed.finish(exc)
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(opened.close())
+        feed.finish()
+        if shape.failed(opened.head):
+            return None
+        return shape.ended(opened.head, feed.items)
 
     @staticmethod
     async def _settle(

@@ -126,4 +126,3 @@ class WireTransport(httpx2.AsyncBaseTransport):
 
 async def _whole(response: httpx2.Response) -> AsyncIterator[str]:
     yield (await response.aread()).decode(response.encoding or "utf-8", errors="replace")
-
