@@ -67,6 +67,7 @@ class Binding:
         self._lock = False
         self._policies: dict[_stats.Label, Policy] = {}
         self.streams = Streams()
+        self._package = type(adapter.client).__module__.split(".")[0] + "."
         if hasattr(adapter, "transport"):
             adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
 
@@ -143,6 +144,26 @@ class Binding:
             return await fn(**call)
 
         return await retry.run(attempt, label, self.adapter.transient, self.adapter.retry_after)
+
+    def owns(self, value: Any) -> bool:
+        """``value`` is a part of the SDK client (a resource), not data or a model."""
+        kind = type(value)
+        return (
+            kind.__module__.startswith(self._package)
+            and not hasattr(kind, "model_fields")
+            and not isinstance(value, BaseException)
+        )
+
+    def uncached(self, path: str, model: str) -> None:
+        """Count (and log once) a call that goes to the provider without the cache."""
+        provider = self.adapter.provider
+        _stats.count((f"{provider}.{path}", provider, model), "uncached")
+        warn_once(
+            f"uncached:{provider}.{path}",
+            "aicache: %s.%s is not cached; every call goes to the provider",
+            provider,
+            path,
+        )
 
     def _bound(
         self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -237,6 +258,32 @@ class _Method:
         return f"<aicache cached {self._binding.adapter.provider}.{self._path}>"
 
 
+#: Client methods that are not provider calls: never counted as uncached.
+_LIFECYCLE = frozenset({"close", "aclose", "copy", "with_options"})
+
+
+class _Uncached:
+    """A provider method that is not cached: called as is, counted under ``uncached`` and
+    logged once, so that nothing passes through the cache unseen."""
+
+    __slots__ = ("__wrapped__", "_binding", "_path")
+
+    def __init__(self, binding: Binding, path: str, real: Any) -> None:
+        self._binding = binding
+        self._path = path
+        self.__wrapped__ = real
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._binding.uncached(self._path, str(kwargs.get("model") or ""))
+        return self.__wrapped__(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    def __repr__(self) -> str:
+        return f"<aicache uncached {self._binding.adapter.provider}.{self._path}>"
+
+
 class _Manager(_Method):
     """A stream helper (``messages.stream``): returns the SDK's manager at once, as the SDK does."""
 
@@ -271,6 +318,12 @@ class _Node:
         if path in binding.adapter.managers:
             return _Manager(binding, path, real)
         if path in binding.prefixes:
+            return _Node(real, path, binding)
+        if name.startswith("_") or name in _LIFECYCLE:
+            return real
+        if callable(real) and not isinstance(real, type):
+            return _Uncached(binding, path, real)
+        if binding.owns(real):  # a resource of the SDK (client.models, .with_raw_response)
             return _Node(real, path, binding)
         return real
 

@@ -108,24 +108,24 @@ def test_sync_clients_are_refused_with_the_async_class_named() -> None:
         cached_client(object())
 
 
-async def test_genai_sync_methods_are_refused_and_the_rest_passes_through(
+async def test_genai_sync_methods_are_refused_and_the_rest_passes_through_counted(
     gemini: genai.Client, raw_genai: genai.Client
 ) -> None:
     with pytest.raises(TypeError, match=r"client\.aio\.models\.generate_content"):
         gemini.models.generate_content(model="gemini-2.5-flash", contents="hi")
-    assert gemini.aio.models.count_tokens == raw_genai.aio.models.count_tokens
-    assert gemini.files is raw_genai.files
+    assert gemini.aio.models.count_tokens.__wrapped__ == raw_genai.aio.models.count_tokens
+    assert gemini.files.__wrapped__ is raw_genai.files
     with pytest.raises(TypeError, match=r"not client\.aio"):
         cached_client(raw_genai.aio)
 
 
-async def test_everything_else_is_the_real_client(
+async def test_everything_else_is_the_real_client_behind_a_counting_wrapper(
     raw_anthropic: anthropic.AsyncAnthropic, sim: ProviderSimulator
 ) -> None:
     claude = wrap(raw_anthropic)
-    assert claude.models is raw_anthropic.models
+    assert claude.models.__wrapped__ is raw_anthropic.models
     assert claude.api_key == raw_anthropic.api_key
-    assert claude.messages.count_tokens == raw_anthropic.messages.count_tokens
+    assert claude.messages.count_tokens.__wrapped__ == raw_anthropic.messages.count_tokens
     assert claude.__wrapped__ is raw_anthropic
     quick = claude.with_options(timeout=3.0)
     assert isinstance(quick, CachedClient)

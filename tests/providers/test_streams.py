@@ -253,3 +253,26 @@ async def test_the_mark_header_never_reaches_the_provider(
 ) -> None:
     await _chat_chunks(gpt)
     assert all("x-aicache-call" not in r.headers for r in sim.requests)
+
+
+async def test_every_uncached_method_call_is_counted_and_logged_once(
+    gpt: openai.AsyncOpenAI, sim: ProviderSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(2):
+        raw = await gpt.chat.completions.with_raw_response.create(model=GPT, messages=HELLO)
+        assert raw.parse().choices
+    found = counters("openai.chat.completions.with_raw_response.create")
+    assert found["uncached"] == 2
+    logged = [r for r in caplog.records if "with_raw_response.create is not cached" in r.message]
+    assert len(logged) == 1
+    assert sim.count() == 2
+
+
+async def test_with_streaming_response_passes_through_and_is_counted(
+    claude: anthropic.AsyncAnthropic, sim: ProviderSimulator
+) -> None:
+    async with claude.messages.with_streaming_response.create(
+        model=CLAUDE, max_tokens=300, messages=HELLO
+    ) as response:
+        assert (await response.parse()).content
+    assert counters("anthropic.messages.with_streaming_response.create")["uncached"] == 1
