@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -25,7 +25,7 @@ from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
 from ._retry import Retry, _Tenacity
-from ._streams import Streams, Tap
+from ._streams import Opened, Streams, Tap
 from ._wire import WireTransport, mark
 
 __all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
@@ -213,6 +213,37 @@ class Binding:
             cache, key, policy, self.adapter.shape(path), start, bypass=bypass
         )
 
+    async def _chunks(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> Any:
+        """A stream recorded as the SDK's chunk objects (google-genai): replayed as an async
+        iterator of equal chunks."""
+        cache = self._resolve()
+        key = None if cache is None else self._key(path, call, label)
+        if key is None:
+            if cache is not None:
+                _stats.count(label, "uncached")
+            return await self._invoke(fn, call, label)
+        adapter: Any = self.adapter
+
+        async def start() -> Opened:
+            stream = await self._invoke(fn, call, label)
+
+            async def items() -> AsyncIterator[Any]:
+                async for chunk in stream:
+                    yield adapter.dump_chunk(chunk)
+
+            return Opened({}, items(), stream.aclose)
+
+        policy = self._policy(label)
+        tap = await self.streams.open(cache, key, policy, adapter.shape(path), start, bypass=bypass)
+        return adapter.replay(tap)
+
     def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
         fn, call, label, bypass = self._bound(path, args, kwargs)
@@ -223,6 +254,8 @@ class Binding:
         fn, call, label, bypass = self._bound(path, args, kwargs)
         adapter = self.adapter
         if adapter.records(path, call):
+            if hasattr(adapter, "replay"):
+                return await self._chunks(path, fn, call, label, bypass)
             fn, call = self._recorded(path, fn, call, label, bypass)
             return await self._invoke(fn, call, label)
         run = functools.partial(self._invoke, fn, call, label)

@@ -276,3 +276,30 @@ async def test_with_streaming_response_passes_through_and_is_counted(
     ) as response:
         assert (await response.parse()).content
     assert counters("anthropic.messages.with_streaming_response.create")["uncached"] == 1
+
+
+async def test_gemini_stream_hit_replays_equal_chunks_with_usage(
+    gemini: Any, sim: ProviderSimulator
+) -> None:
+    runs = []
+    for _ in range(2):
+        pieces = await gemini.aio.models.generate_content_stream(
+            model="gemini-2.5-flash", contents="Describe the groove."
+        )
+        runs.append([p async for p in pieces])
+    assert sim.count() == 1
+    assert runs[0] == runs[1] and len(runs[0]) > 1
+    assert type(runs[1][0]).__name__ == "GenerateContentResponse"
+    found = await settled("gemini.aio.models.generate_content_stream", "stores", 1)
+    assert found["tokens_spent"]["output"] > 0
+
+
+async def test_gemini_stream_broken_off_is_not_stored(gemini: Any, sim: ProviderSimulator) -> None:
+    pieces = await gemini.aio.models.generate_content_stream(
+        model="gemini-2.5-flash", contents="Describe the groove."
+    )
+    async for _piece in pieces:
+        break
+    await pieces.aclose()
+    found = await settled("gemini.aio.models.generate_content_stream", "streams_incomplete", 1)
+    assert found["streams_incomplete"] == 1 and found["stores"] == 0
