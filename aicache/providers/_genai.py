@@ -87,8 +87,8 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 def _finished(item: Any) -> bool:
-    candidates = item.get("candidates") if isinstance(item, dict) else None
-    return bool(candidates) and bool(candidates[0].get("finish_reason"))
+    candidates: Any = item.get("candidates") if isinstance(item, dict) else None
+    return bool(candidates and candidates[0].get("finish_reason"))
 
 
 class _ChunkShape:
