@@ -37,6 +37,7 @@ class Counters:
     cost_unknown: int = 0  # hits or misses whose price is not known
     refresh_failures: int = 0  # background refreshes (stale-while-revalidate) that raised
     failures: int = 0  # real calls that raised (for cached clients: after their retries)
+    streams_incomplete: int = 0  # streams abandoned, cut or raising before their end: not stored
     cost_saved_usd: float = 0.0
     cost_spent_usd: float = 0.0
     time_saved_s: float = 0.0

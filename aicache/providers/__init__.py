@@ -90,7 +90,10 @@ def cached_client(
     ``chat.completions.create``, ``responses.create``, ``embeddings.create``; google-genai
     ``client.aio.models.generate_content`` and ``embed_content``; legacy google-generativeai
     ``generate_content_async``. A hit returns the SDK's own response class. Every cached call
-    also accepts ``bypass_cache=True``. ``stream=True`` calls go through uncached.
+    also accepts ``bypass_cache=True``. Streams (``stream=True``, the ``.stream(...)`` helpers,
+    ``generate_content_stream``) and the ``.parse(...)`` helpers are recorded whole and replayed
+    as the SDK's own stream and parsed types; any other method is called through, counted as
+    ``uncached``.
 
     - ``ttl``, ``stale_ttl``, ``backend``, ``namespace``, ``lock``: as for ``@ai_cached``.
     - ``should_cache``: ``response -> bool``; by default errors, empty and truncated answers

@@ -10,7 +10,7 @@ from anthropic.types import Message
 from anthropic.types.beta import BetaMessage
 
 from ._base import Tokens, tokens
-from ._stainless import StainlessAdapter, register
+from ._stainless import Events, StainlessAdapter, register
 
 __all__ = ["AnthropicAdapter"]
 
@@ -20,10 +20,52 @@ register(Message, BetaMessage)
 _CUT = frozenset({"max_tokens", "model_context_window_exceeded", "pause_turn"})
 
 
+def _apply(block: dict[str, Any], delta: dict[str, Any]) -> None:
+    for field in ("text", "thinking", "partial_json"):
+        if field in delta:
+            key = "input_json" if field == "partial_json" else field
+            block[key] = block.get(key, "") + delta[field]
+
+
 class AnthropicAdapter(StainlessAdapter):
     provider: ClassVar[str] = "anthropic"
     sdk: ClassVar[ModuleType] = anthropic
-    cached: ClassVar[frozenset[str]] = frozenset({"messages.create", "beta.messages.create"})
+    cached: ClassVar[frozenset[str]] = frozenset(
+        {"messages.create", "beta.messages.create", "messages.parse"}
+    )
+    managers: ClassVar[frozenset[str]] = frozenset({"messages.stream"})
+    helpers: ClassVar[dict[str, type[Any]]] = {
+        "messages.parse": Message,
+        "messages.stream": Message,
+    }
+    bodies: ClassVar[dict[str, type[Any]]] = {
+        "messages.create": Message,
+        "beta.messages.create": BetaMessage,
+    }
+
+    def ended(self, path: str, events: Events) -> bool:
+        return any(name == "message_stop" for name, _ in events)
+
+    def accumulate(self, path: str, events: Events) -> Any:
+        """The message the events build (text and JSON deltas joined; usage as last reported)."""
+        message: dict[str, Any] = {}
+        blocks: list[dict[str, Any]] = []
+        for name, data in events:
+            if not isinstance(data, dict):
+                continue
+            if name == "message_start":
+                message = dict(data["message"])
+            elif name == "content_block_start":
+                blocks.append(dict(data["content_block"]))
+            elif name == "content_block_delta" and blocks:
+                _apply(blocks[data.get("index", len(blocks) - 1)], data.get("delta", {}))
+            elif name == "message_delta":
+                message.update({k: v for k, v in data.get("delta", {}).items() if v is not None})
+                usage = {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
+                message["usage"] = {**(message.get("usage") or {}), **usage}
+        message["content"] = blocks
+        cls = BetaMessage if path.startswith("beta.") else Message
+        return cls.model_validate(message)
 
     def usage(self, response: Any) -> tuple[str, Tokens] | None:
         u = getattr(response, "usage", None)

@@ -136,6 +136,9 @@ class Adapter(ABC):
     cached: ClassVar[frozenset[str]]
     #: Paths that are refused, with what to call instead (sync twins of cached methods).
     refused: ClassVar[Mapping[str, str]] = {}
+    #: Paths whose method returns a stream manager at once (``messages.stream``): called
+    #: synchronously, recorded when the manager sends its request.
+    managers: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -187,6 +190,24 @@ class Adapter(ABC):
                 except ValueError:
                     continue  # an HTTP date: leave the wait to the backoff
         return None
+
+    def records(self, path: str, call: dict[str, Any]) -> bool:
+        """Whether this call is recorded and replayed as a stream (see :meth:`recorded`)
+        rather than cached as a value."""
+        return False
+
+    def recorded(self, path: str, sdk_retries: bool) -> Callable[..., Any]:
+        """The method that makes a recorded call (``records`` is true), on a client that sends
+        it through the recording transport."""
+        raise NotImplementedError
+
+    def marked(self, call: dict[str, Any], value: str) -> dict[str, Any]:
+        """``call`` carrying the recording transport's mark (see :mod:`._wire`)."""
+        raise NotImplementedError
+
+    def shape(self, path: str) -> Any:
+        """The :class:`~aicache.providers._streams.Shape` of a recorded call's answers."""
+        raise NotImplementedError
 
     def finish(self, value: Any, call: dict[str, Any]) -> Any:
         """Fix up a value rebuilt from the cache (e.g. fields the SDK derives from the request)."""
