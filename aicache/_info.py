@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import _clock
 
-__all__ = ["CacheInfo", "cache_info", "remember"]
+__all__ = ["CacheInfo", "Origin", "cache_info", "remember"]
 
 _LIMIT = 512
 # Plain scalars are shared objects (None, True, small ints, interned strings): nothing to attach.
@@ -27,25 +28,29 @@ class CacheInfo(NamedTuple):
     coalesced: bool = False  # shared another caller's in-flight call
 
 
-# id() -> (value, facts). Holding the value keeps its id from being reused while listed; the
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a value the cache returned came from; :func:`cache_info` reports it."""
+
+    hit: bool
+    tier: str | None  # the tier that served a hit ("coalesced" for a shared call); None: a call
+    created: float  # when the call that produced the value ran (clock time)
+    saved_usd: float | None
+    key: str
+    stale: bool = False
+    coalesced: bool = False
+
+
+# id() -> (value, origin). Holding the value keeps its id from being reused while listed; the
 # oldest goes first. The CacheInfo is built only when asked for, to keep the hit path short.
-_Facts = tuple[Any, bool, str | None, float, float | None, str, bool, bool]
-_recent: OrderedDict[int, _Facts] = OrderedDict()
+_recent: OrderedDict[int, tuple[Any, Origin]] = OrderedDict()
 
 
-def remember(
-    value: Any,
-    hit: bool,
-    tier: str | None,
-    created: float,
-    saved_usd: float | None,
-    key: str,
-    stale: bool = False,
-    coalesced: bool = False,
-) -> None:
+def remember(value: Any, origin: Origin) -> None:
+    """Note where ``value`` came from, for :func:`cache_info`."""
     if type(value) in _UNTRACKED:
         return
-    _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)
+    _recent[id(value)] = (value, origin)
     if len(_recent) > _LIMIT:
         with contextlib.suppress(KeyError):  # another thread evicted it first
             _recent.popitem(last=False)
@@ -60,7 +65,13 @@ def cache_info(value: Any) -> CacheInfo | None:
     found = _recent.get(id(value))
     if found is None or found[0] is not value:
         return None
-    _, hit, tier, created, saved, key, stale, coalesced = found
+    o = found[1]
     return CacheInfo(
-        hit, tier, max(0.0, _clock.now() - created), saved if hit else 0.0, key, stale, coalesced
+        o.hit,
+        o.tier,
+        max(0.0, _clock.now() - o.created),
+        o.saved_usd if o.hit else 0.0,
+        o.key,
+        o.stale,
+        o.coalesced,
     )

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._types import register_type
+from .._codecs import register_type
 from ._base import DROP, Adapter, headers_of, host_of, wire
 
 __all__ = ["StainlessAdapter", "register"]

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import aicache
 from aicache import AICache, Policy
 from aicache import stats as aistats
-from aicache._lease import DONE_PREFIX, LOCK_PREFIX
+from aicache.backends._redis_lease import DONE_PREFIX, LOCK_PREFIX
 
 from .conftest import PATIENT, Gated
 
