@@ -1,8 +1,9 @@
-"""The cache core: look up, serve, or make one call for every concurrent caller and store it.
+"""The cache core: read, decide, serve or make one call for every concurrent caller, store.
 
 ``AICache`` is what ``@ai_cached`` and the provider clients are built on, and it can be used
-directly with keys made of plain parts. It owns a chain of tiers and the in-flight calls; the
-policy (what is fresh, what to store) and the format (envelope, types) live in their own modules.
+directly with keys made of plain parts. It drives the pieces and counts what happens: the tiers
+(``_chain``), the decisions (``_policy``), single-flight (``_flight``), the stored format
+(``_envelope``, ``_codecs``), and cross-process leases from whichever tier lends them.
 """
 
 from __future__ import annotations

@@ -76,9 +76,9 @@ def imports_in(code: str, module: str, package: bool = False) -> list[Import]:
             elif isinstance(child, ast.Import):
                 for alias in child.names:
                     found.append(Import(module, alias.name, None, top, child.lineno))
-            elif isinstance(child, ast.If) and is_type_checking(child.test):
-                visit(child, False)
-            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            elif isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) or (
+                isinstance(child, ast.If) and is_type_checking(child.test)
+            ):
                 visit(child, False)
             else:
                 visit(child, top)
