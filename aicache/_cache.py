@@ -22,7 +22,7 @@ from ._config import CacheConfig, get_config
 from ._controls import switches
 from ._envelope import BadEntry, Entry, TamperedEntry, decode, encode
 from ._flight import Flight, Flights, Outcome
-from ._info import Origin, remember
+from ._info import remember
 from ._keys import KEY_PREFIX, check_name, make_key
 from ._log import log, warn_once
 from ._policy import (
@@ -160,7 +160,7 @@ class AICache:
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
-            if refresh_in_background(stale, write, self.flights.get(key) is not None):
+            if stale and refresh_in_background(write, self.flights.get(key) is not None):
                 self._start(key, fn, policy, write, background=True)
             return value
         return await self._join(key, fn, policy, write, fresh=False)
@@ -208,7 +208,7 @@ class AICache:
         """Count a hit and remember where ``value`` came from."""
         name = tier.name if tier else "?"
         _stats.hit(label, name, entry.cost, entry.duration, _tokens(entry), stale=stale)
-        remember(value, Origin(True, name, entry.created, entry.cost, key, stale))
+        remember(value, key, name, entry.created, entry.cost, stale=stale)
 
     async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
         """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""
@@ -262,7 +262,7 @@ class AICache:
             flight = self._start(key, fn, policy, write, fresh=fresh)
         outcome = await self.flights.wait(key, flight)
         if leader:
-            remember(outcome.value, Origin(False, None, _clock.now(), 0.0, key))
+            remember(outcome.value, key, None, _clock.now(), 0.0, hit=False)
             return outcome.value
         return self._share(key, outcome, policy)
 
@@ -274,8 +274,7 @@ class AICache:
         entry = outcome.entry
         if entry is not None:
             _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
-            origin = Origin(True, "coalesced", entry.created, entry.cost, key, coalesced=True)
-            remember(value, origin)
+            remember(value, key, "coalesced", entry.created, entry.cost, coalesced=True)
         return value
 
     def _start(

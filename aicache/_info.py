@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import _clock
 
-__all__ = ["CacheInfo", "Origin", "cache_info", "remember"]
+__all__ = ["CacheInfo", "cache_info", "remember"]
 
 _LIMIT = 512
 # Plain scalars are shared objects (None, True, small ints, interned strings): nothing to attach.
@@ -28,29 +27,32 @@ class CacheInfo(NamedTuple):
     coalesced: bool = False  # shared another caller's in-flight call
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a value the cache returned came from; :func:`cache_info` reports it."""
-
-    hit: bool
-    tier: str | None  # the tier that served a hit ("coalesced" for a shared call); None: a call
-    created: float  # when the call that produced the value ran (clock time)
-    saved_usd: float | None
-    key: str
-    stale: bool = False
-    coalesced: bool = False
+# id() -> (value, hit, tier, created, saved_usd, key, stale, coalesced), from remember().
+# Holding the value keeps its id from being reused while listed; the oldest goes first. A plain
+# tuple, private to this module, and the CacheInfo built only when asked for: this is the hit path
+# (a frozen dataclass per hit measured twice the cost of this step).
+_recent: OrderedDict[int, tuple[Any, bool, str | None, float, float | None, str, bool, bool]] = (
+    OrderedDict()
+)
 
 
-# id() -> (value, origin). Holding the value keeps its id from being reused while listed; the
-# oldest goes first. The CacheInfo is built only when asked for, to keep the hit path short.
-_recent: OrderedDict[int, tuple[Any, Origin]] = OrderedDict()
-
-
-def remember(value: Any, origin: Origin) -> None:
-    """Note where ``value`` came from, for :func:`cache_info`."""
+def remember(
+    value: Any,
+    key: str,
+    tier: str | None,
+    created: float,
+    saved_usd: float | None,
+    *,
+    hit: bool = True,
+    stale: bool = False,
+    coalesced: bool = False,
+) -> None:
+    """Note where ``value`` came from, for :func:`cache_info`: a hit served by ``tier`` (or
+    ``"coalesced"``: a shared call), or with ``hit=False`` a call of its own, made at ``created``.
+    """
     if type(value) in _UNTRACKED:
         return
-    _recent[id(value)] = (value, origin)
+    _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)
     if len(_recent) > _LIMIT:
         with contextlib.suppress(KeyError):  # another thread evicted it first
             _recent.popitem(last=False)
@@ -65,13 +67,7 @@ def cache_info(value: Any) -> CacheInfo | None:
     found = _recent.get(id(value))
     if found is None or found[0] is not value:
         return None
-    o = found[1]
+    _, hit, tier, created, saved, key, stale, coalesced = found
     return CacheInfo(
-        o.hit,
-        o.tier,
-        max(0.0, _clock.now() - o.created),
-        o.saved_usd if o.hit else 0.0,
-        o.key,
-        o.stale,
-        o.coalesced,
+        hit, tier, max(0.0, _clock.now() - created), saved if hit else 0.0, key, stale, coalesced
     )

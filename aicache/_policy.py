@@ -64,10 +64,10 @@ def servable(state: Freshness, allow_stale: bool) -> bool:
     return state is Freshness.FRESH or (allow_stale and state is Freshness.STALE)
 
 
-def refresh_in_background(stale: bool, write: bool, in_flight: bool) -> bool:
-    """Whether serving an entry should start a refresh: it is stale, results may be stored, and
+def refresh_in_background(write: bool, in_flight: bool) -> bool:
+    """Whether serving a stale entry should start a refresh: only if results may be stored and
     no call for the key is already on its way."""
-    return stale and write and not in_flight
+    return write and not in_flight
 
 
 def backfill_ttl(entry: Entry, now: float) -> tuple[bool, float | None]:

@@ -121,18 +121,17 @@ def test_servable_serves_fresh_and_only_allowed_stale_entries(
 
 
 @pytest.mark.parametrize(
-    ("stale", "write", "in_flight", "expected"),
+    ("write", "in_flight", "expected"),
     [
-        (True, True, False, True),
-        (False, True, False, False),  # fresh: nothing to refresh
-        (True, False, False, False),  # cache_control(write=False): a refresh could not store
-        (True, True, True, False),  # a call for the key is already on its way
+        (True, False, True),
+        (False, False, False),  # cache_control(write=False): a refresh could not store
+        (True, True, False),  # a call for the key is already on its way
     ],
 )
-def test_refresh_in_background_only_for_a_stale_entry_that_can_be_stored_once(
-    stale: bool, write: bool, in_flight: bool, expected: bool
+def test_refresh_in_background_only_when_it_can_store_and_nothing_is_on_its_way(
+    write: bool, in_flight: bool, expected: bool
 ) -> None:
-    assert refresh_in_background(stale, write, in_flight) is expected
+    assert refresh_in_background(write, in_flight) is expected
 
 
 def test_backfill_ttl_is_what_is_left_of_the_entry_stale_window_included() -> None:
