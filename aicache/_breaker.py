@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 from . import _clock
+from ._log import log
 
 __all__ = ["Breaker"]
-
-log = logging.getLogger("aicache")
 
 
 class Breaker:

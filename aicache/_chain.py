@@ -7,16 +7,14 @@ backend error ever leaves the chain. Stores go to every tier whose breaker is cl
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._breaker import Breaker
-from .backends._base import Backend
+from ._log import log
+from .backends import Backend
 
 __all__ = ["Chain", "Lookup", "Tier"]
-
-log = logging.getLogger("aicache")
 
 
 @dataclass(slots=True)

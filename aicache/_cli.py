@@ -506,7 +506,7 @@ def read_recorded(path: str) -> list[Recorded]:
 
 
 def _cached_method(client: Any, entry: Recorded, path: str) -> Callable[..., Awaitable[Any]]:
-    from .providers._proxy import _Method
+    from .providers import CachedMethod
 
     candidates = [entry.method]
     if entry.provider == "gemini" and not entry.method.startswith("aio."):
@@ -518,7 +518,7 @@ def _cached_method(client: Any, entry: Recorded, path: str) -> Callable[..., Awa
                 obj = getattr(obj, part)
         except (AttributeError, TypeError):  # TypeError: a sync method the proxy refuses
             continue
-        if isinstance(obj, _Method):
+        if isinstance(obj, CachedMethod):
             return obj
     raise UsageError(
         f"{path}:{entry.line}: {entry.provider} method {entry.method!r} is not a cached method"

@@ -16,10 +16,9 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._keys import check_name
+from .backends import BACKEND_NAMES
 
-__all__ = ["BACKEND_NAMES", "CacheConfig", "configure", "generation", "get_config"]
-
-BACKEND_NAMES = ("auto", "memory", "file", "redis")
+__all__ = ["CacheConfig", "configure", "generation", "get_config"]
 
 
 def default_cache_dir() -> Path:

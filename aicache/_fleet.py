@@ -88,7 +88,7 @@ class _Flusher:
     def pending(self) -> tuple[dict[Field, float], dict[_stats.Label, Any]]:
         deltas: dict[Field, float] = {}
         marks: dict[_stats.Label, Any] = {}
-        for label, counters in list(_stats.root._by_label.items()):
+        for label, counters in _stats.root.labels():
             now = _flat(counters)
             prev = self.seen.get(label)
             base = prev[1] if prev is not None and prev[0] is counters else {}
@@ -324,7 +324,7 @@ def read(config: CacheConfig | None = None) -> FleetStats:
         for name, value in _redis_counts(url, config).items():
             counts[name] = counts.get(name, 0) + value
         sources.insert(0, f"redis hash {REDIS_KEY}")
-    return FleetStats(_stats._summarise("fleet", _counters(counts).items()), sources)
+    return FleetStats(_stats.summarise("fleet", _counters(counts).items()), sources)
 
 
 def reset(config: CacheConfig | None = None) -> None:

@@ -28,9 +28,10 @@ from ._errors import ConfigError, KeyBuildError
 __all__ = [
     "KEY_PREFIX",
     "KEY_VERSION",
+    "ArgumentBinder",
     "KeyBuilder",
     "canonical",
-    "encode",
+    "canonical_bytes",
     "function_name",
     "make_key",
 ]
@@ -186,7 +187,9 @@ def _finite(value: Any) -> bool:
 _SEARCH_LIMIT = 8192
 
 
-def encode(document: Any, round_floats: int | None = None, path: str | None = "value") -> bytes:
+def canonical_bytes(
+    document: Any, round_floats: int | None = None, path: str | None = "value"
+) -> bytes:
     """Canonical bytes of ``document`` (normally the dict of bound arguments).
 
     ``path`` names the document in error messages; ``None`` says it is the dict of bound
@@ -247,11 +250,11 @@ def _header(namespace: str, function: str | list[str]) -> bytes:
 def make_key(namespace: str, function: str, document: Any) -> str:
     """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
     hasher = hashlib.sha256(_header(namespace, function))
-    hasher.update(encode(document, path="<key parts>"))
+    hasher.update(canonical_bytes(document, path="<key parts>"))
     return f"{KEY_PREFIX}:{namespace}:{function}:{hasher.hexdigest()}"
 
 
-class _Binder:
+class ArgumentBinder:
     """Binds call arguments to parameter names as ``inspect.Signature.bind`` would, with
     defaults applied, several times faster for the usual signature (no ``*args``/``**kwargs``)."""
 
@@ -314,7 +317,7 @@ class KeyBuilder:
         self.namespace = check_name("namespace", namespace)
         self.function = name or function_name(fn)
         self.signature = inspect.signature(fn)
-        self._binder = _Binder(self.signature)
+        self._binder = ArgumentBinder(self.signature)
         names = list(self.signature.parameters)
         self.ignore = frozenset(self._given_ignore)
         unknown = self.ignore - set(names)
@@ -357,23 +360,25 @@ class KeyBuilder:
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         hasher = self._hasher.copy()
-        hasher.update(self.encode(self.arguments(args, kwargs)))
+        hasher.update(self.canonical_bytes(self.arguments(args, kwargs)))
         return self.prefix + hasher.hexdigest()
 
-    def encode(self, document: Any) -> bytes:
+    def canonical_bytes(self, document: Any) -> bytes:
+        """The canonical bytes of ``document``; an error names this function."""
         try:
-            return encode(document, self.round_floats, None if self.key_fn is None else "key(...)")
+            path = None if self.key_fn is None else "key(...)"
+            return canonical_bytes(document, self.round_floats, path)
         except KeyBuildError as exc:
             raise KeyBuildError(f"{self.function}: {exc}") from None
 
     def explain(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The canonical document behind :meth:`key`, as plain data."""
         document = self.arguments(args, kwargs)
-        self.encode(document)  # raises the same KeyBuildError key() would
+        self.canonical_bytes(document)  # raises the same KeyBuildError key() would
         return {
             "key": self.key(args, kwargs),
             "version": KEY_VERSION,
             "namespace": self.namespace,
             "function": self.function,
-            "arguments": orjson.loads(self.encode(document)),
+            "arguments": orjson.loads(self.canonical_bytes(document)),
         }

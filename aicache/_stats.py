@@ -14,7 +14,17 @@ from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Counters", "Label", "Scope", "current", "reset", "root", "scope", "snapshot"]
+__all__ = [
+    "Counters",
+    "Label",
+    "Scope",
+    "current",
+    "reset",
+    "root",
+    "scope",
+    "snapshot",
+    "summarise",
+]
 
 #: (function, provider, model); provider and model are "" for plain decorated functions.
 Label = tuple[str, str, str]
@@ -93,9 +103,13 @@ class Scope:
             c = self._by_label[label] = Counters()
         return c
 
+    def labels(self) -> list[tuple[Label, Counters]]:
+        """The live counters of each label counted so far (a list: safe while others count)."""
+        return list(self._by_label.items())
+
     def snapshot(self) -> dict[str, Any]:
         """Totals, hit rate, and breakdowns per function, provider, model and tier."""
-        return _summarise(self.name, self._by_label.items())
+        return summarise(self.name, self._by_label.items())
 
     def reset(self) -> None:
         self._by_label.clear()
@@ -131,7 +145,8 @@ class Scope:
         return f"<Scope {self.name}>"
 
 
-def _summarise(name: str, items: Iterable[tuple[Label, Counters]]) -> dict[str, Any]:
+def summarise(name: str, items: Iterable[tuple[Label, Counters]]) -> dict[str, Any]:
+    """A snapshot named ``name`` of counters by label: totals and breakdowns."""
     total = Counters()
     groups: dict[str, dict[str, Counters]] = {"functions": {}, "providers": {}, "models": {}}
     for (function, provider, model), c in items:

@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._errors import BackendError, ConfigError
 from .._log import log, warn_once
 from ._base import Backend
+from ._redis_lease import RedisLeases
 
 __all__ = ["RedisBackend"]
 
@@ -239,6 +240,11 @@ class RedisBackend(Backend):
             await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
         else:
             await pool.run(lambda c: c.unlink(key), self.pool_wait)
+
+    def leases(
+        self, *, lease: float, wait: float, failed: Callable[[Exception], None]
+    ) -> RedisLeases:
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
 
     async def delete(self, key: str) -> bool:
         client = await self.client()

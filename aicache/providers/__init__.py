@@ -16,16 +16,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
+from .._codecs import codecs_in
 from .._errors import ConfigError
 from .._keys import check_name
 from .._policy import seconds
-from .._types import codecs_in
 from ..backends import BackendSpec
 from ._base import Adapter
-from ._proxy import TTL_DEFAULT, Binding, CachedClient, Options
+from ._proxy import TTL_DEFAULT, Binding, CachedClient, CachedMethod, Options
 from ._retry import DEFAULT, Retry, RetryOption, resolve
 
-__all__ = ["CachedClient", "Retry", "cached_client"]
+__all__ = ["CachedClient", "CachedMethod", "Retry", "cached_client"]
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 from google.genai import errors, types
 
+from .._codecs import register_type
 from .._info import cache_info
-from .._types import register_type
 from ._base import Adapter, Tokens, headers_of, host_of, tokens, wire
 from ._streams import Tap
 

@@ -16,19 +16,20 @@ from types import TracebackType
 from typing import Any
 
 from .. import _stats
-from .._cache import AICache, Cost, Policy
+from .._cache import AICache
 from .._config import generation, get_config
-from .._keys import _Binder, check_name, make_key
+from .._keys import ArgumentBinder, check_name, make_key
 from .._log import warn_once
+from .._policy import Cost, Policy
 from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
-from ._retry import Retry, _Tenacity
+from ._retry import Retry, TenacityRetry
 from ._streams import Opened, Streams, Tap
 from ._wire import WireTransport, mark
 
-__all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
+__all__ = ["BYPASS", "Binding", "CachedClient", "CachedMethod", "Options"]
 
 BYPASS = "bypass_cache"
 #: ``ttl=`` left at its default: the configured ttl.
@@ -43,7 +44,7 @@ class Options:
     backend: BackendSpec
     namespace: str | None
     should_cache: Callable[[Any], bool] | None
-    retry: Retry | _Tenacity | None
+    retry: Retry | TenacityRetry | None
     lock: bool | None
     stale_ttl: float | None
 
@@ -59,7 +60,7 @@ class Binding:
             for path in adapter.cached | adapter.managers | adapter.refused.keys()
             for i in range(1, path.count(".") + 1)
         )
-        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], _Binder]] = {}
+        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], ArgumentBinder]] = {}
         self._generation = -1
         self._cache: AICache | None = None
         self._namespace = ""
@@ -85,11 +86,11 @@ class Binding:
             self._generation = gen
         return self._cache
 
-    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], _Binder]:
+    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], ArgumentBinder]:
         found = self._methods.get(path)
         if found is None:
             fn = self.adapter.target(path, sdk_retries=self.options.retry is None)
-            found = self._methods[path] = (fn, _Binder(inspect.signature(fn)))
+            found = self._methods[path] = (fn, ArgumentBinder(inspect.signature(fn)))
         return found
 
     def _policy(self, label: _stats.Label) -> Policy:
@@ -274,7 +275,7 @@ class Binding:
             return value
 
 
-class _Method:
+class CachedMethod:
     """A cached method: call it as the SDK's own, plus ``bypass_cache=True``."""
 
     __slots__ = ("__wrapped__", "_binding", "_path")
@@ -317,7 +318,7 @@ class _Uncached:
         return f"<aicache uncached {self._binding.adapter.provider}.{self._path}>"
 
 
-class _Manager(_Method):
+class _Manager(CachedMethod):
     """A stream helper (``messages.stream``): returns the SDK's manager at once, as the SDK does."""
 
     __slots__ = ()
@@ -347,7 +348,7 @@ class _Node:
             )
         real = getattr(self.__wrapped__, name)
         if path in binding.adapter.cached:
-            return _Method(binding, path, real)
+            return CachedMethod(binding, path, real)
         if path in binding.adapter.managers:
             return _Manager(binding, path, real)
         if path in binding.prefixes:

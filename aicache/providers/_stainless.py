@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import httpx2
 
-from .._types import register_type
+from .._codecs import register_type
 from ._base import DROP, Adapter, headers_of, host_of, wire
 from ._wire import MARK, sse_data
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .. import _clock, _stats
-from .._cache import AICache, Policy
+from .._cache import AICache
 from .._controls import switches
 from .._log import log, warn_once
+from .._policy import Policy
 
 __all__ = ["Feed", "Opened", "Shape", "Streams", "Tap"]
 

@@ -14,8 +14,8 @@ import pytest
 
 from aicache import MemoryBackend, ai_cached, register_type
 from aicache import stats as aistats
+from aicache._codecs import UnstorableResult, dump_value, load_value
 from aicache._envelope import Entry, encode
-from aicache._types import UnstorableResult, dump_value, load_value
 
 
 class Usage(pydantic.BaseModel):
