@@ -23,6 +23,7 @@ _CUT = frozenset({"max_tokens", "model_context_window_exceeded", "pause_turn"})
 class AnthropicAdapter(StainlessAdapter):
     provider: ClassVar[str] = "anthropic"
     sdk: ClassVar[ModuleType] = anthropic
+    client_class: ClassVar[str] = "AsyncAnthropic"
     cached: ClassVar[frozenset[str]] = frozenset({"messages.create", "beta.messages.create"})
 
     def usage(self, response: Any) -> tuple[str, Tokens] | None:

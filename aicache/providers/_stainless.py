@@ -46,6 +46,12 @@ class StainlessAdapter(Adapter):
     """Base of the Anthropic and OpenAI adapters. ``sdk`` is the SDK's top-level module."""
 
     sdk: ClassVar[ModuleType]
+    #: The SDK's async client class, as named in ``sdk``.
+    client_class: ClassVar[str]
+
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        return getattr(cls.sdk, cls.client_class)(api_key=api_key, base_url=base_url, **extra)
 
     def __init__(self, client: Any) -> None:
         self.sentinels: tuple[type, ...] = (self.sdk.Omit, self.sdk.NotGiven)
