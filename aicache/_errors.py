@@ -6,7 +6,7 @@ or setting. Backend failures, corrupt entries and timeouts never reach a caller;
 
 from __future__ import annotations
 
-__all__ = ["AICacheError", "BackendError", "ConfigError", "KeyBuildError"]
+__all__ = ["AICacheError", "BackendError", "ConfigError", "KeyBuildError", "reason"]
 
 
 class AICacheError(Exception):
@@ -27,3 +27,10 @@ class ConfigError(AICacheError, ValueError):
 
 class BackendError(AICacheError):
     """A storage tier failed. Raised by backends, always caught by the chain, never by callers."""
+
+
+def reason(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): for
+    one-line reports of what went wrong."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

@@ -26,6 +26,7 @@ import orjson
 
 from . import _stats
 from ._config import CacheConfig, get_config
+from ._errors import reason
 from ._log import log, warn_once
 
 try:
@@ -291,6 +292,8 @@ class FleetStats:
 
     snapshot: dict[str, Any]
     sources: list[str]
+    #: Stores that could not be read (``partial=True``), with why.
+    unreachable: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _counters(counts: dict[Field, float]) -> dict[_stats.Label, _stats.Counters]:
@@ -311,20 +314,32 @@ def _counters(counts: dict[Field, float]) -> dict[_stats.Label, _stats.Counters]
     return by_label
 
 
-def read(config: CacheConfig | None = None) -> FleetStats:
+def read(config: CacheConfig | None = None, *, partial: bool = False) -> FleetStats:
     """The fleet's totals from the file store and, when configured, the Redis hash.
 
-    A Redis that cannot be reached raises (``aicache stats`` reports it); a missing file is empty.
+    A Redis that cannot be reached raises, or with ``partial=True`` is left out and named in
+    ``unreachable``; a missing file is empty.
     """
     config = config or get_config()
     counts = _file_counts(file_path(config))
     sources = [str(file_path(config))]
+    unreachable: dict[str, str] = {}
     url = _redis_url(config)
     if url is not None:
-        for name, value in _redis_counts(url, config).items():
+        source = f"redis hash {REDIS_KEY}"
+        try:
+            found = _redis_counts(url, config)
+        except Exception as exc:
+            if not partial:
+                raise
+            unreachable[source] = reason(exc)
+            found = {}
+        else:
+            sources.insert(0, source)
+        for name, value in found.items():
             counts[name] = counts.get(name, 0) + value
-        sources.insert(0, f"redis hash {REDIS_KEY}")
-    return FleetStats(_stats.summarise("fleet", _counters(counts).items()), sources)
+    summary = _stats.summarise("fleet", _counters(counts).items())
+    return FleetStats(summary, sources, unreachable)
 
 
 def reset(config: CacheConfig | None = None) -> None:

@@ -11,15 +11,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "aicache"
 
-# Known violations in the CLI and the demo (aicache/_cli.py, aicache/demo/), which are being
-# reshaped on their own branch: these two allowlists go when that lands.
-KNOWN_PRIVATE_IMPORTS = {  # (importing module, private name or module)
-    ("aicache.demo._manager", "aicache.providers._retry"),
-    ("aicache._cli", "aicache.demo._manager"),
-    ("aicache._cli", "aicache.demo._run"),
-}
-KNOWN_OWN_LOGGERS = {"aicache.demo._manager"}
-
 
 @dataclass(frozen=True, slots=True)
 class Import:
@@ -213,11 +204,8 @@ def test_no_module_imports_another_modules_private_name() -> None:
     found = private_imports(all_imports())
     for name, path in MODULES.items():
         found += private_attributes(path.read_text(encoding="utf-8"), name, is_package(path))
-    unexpected = [
-        (m, what, line) for m, what, line in found if (m, what) not in KNOWN_PRIVATE_IMPORTS
-    ]
-    assert unexpected == [], "private names imported across modules:\n" + "\n".join(
-        f"  {m} line {line}: {what}" for m, what, line in unexpected
+    assert found == [], "private names imported across modules:\n" + "\n".join(
+        f"  {m} line {line}: {what}" for m, what, line in found
     )
 
 
@@ -237,7 +225,6 @@ def test_every_module_logs_through_the_one_aicache_logger() -> None:
                 and isinstance(node.func, ast.Attribute)
                 and node.func.attr == "getLogger"
                 and name != "aicache._log"
-                and name not in KNOWN_OWN_LOGGERS
             ):
                 makers.append(f"{name} line {node.lineno}")
     assert makers == [], f"loggers made outside aicache._log: {makers}"

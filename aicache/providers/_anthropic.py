@@ -30,6 +30,7 @@ def _apply(block: dict[str, Any], delta: dict[str, Any]) -> None:
 class AnthropicAdapter(StainlessAdapter):
     provider: ClassVar[str] = "anthropic"
     sdk: ClassVar[ModuleType] = anthropic
+    client_class: ClassVar[str] = "AsyncAnthropic"
     cached: ClassVar[frozenset[str]] = frozenset(
         {"messages.create", "beta.messages.create", "messages.parse"}
     )

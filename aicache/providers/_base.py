@@ -212,3 +212,8 @@ class Adapter(ABC):
     def finish(self, value: Any, call: dict[str, Any]) -> Any:
         """Fix up a value rebuilt from the cache (e.g. fields the SDK derives from the request)."""
         return value
+
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        """A new async client of this SDK; ``None`` arguments are left to the SDK's variables."""
+        raise NotImplementedError(f"{cls.__name__} does not build clients")

@@ -158,6 +158,13 @@ class GenaiAdapter(Adapter):
         finally:
             await tap.aclose()
 
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        from google import genai
+
+        http = types.HttpOptions(base_url=base_url) if base_url else None
+        return genai.Client(api_key=api_key, http_options=http, **extra)
+
     def client_scope(self) -> dict[str, Any]:
         api = self.client._api_client  # the SDK keeps its settings here, nowhere public
         http = api._http_options

@@ -33,6 +33,7 @@ def _said_something(choice: Any) -> bool:
 class OpenAIAdapter(StainlessAdapter):
     provider: ClassVar[str] = "openai"
     sdk: ClassVar[ModuleType] = openai
+    client_class: ClassVar[str] = "AsyncOpenAI"
     cached: ClassVar[frozenset[str]] = frozenset(
         {"chat.completions.create", "responses.create", "embeddings.create"}
         | {"chat.completions.parse", "responses.parse"}

@@ -99,6 +99,12 @@ class StainlessAdapter(Adapter):
     """Base of the Anthropic and OpenAI adapters. ``sdk`` is the SDK's top-level module."""
 
     sdk: ClassVar[ModuleType]
+    #: The SDK's async client class, as named in ``sdk``.
+    client_class: ClassVar[str]
+
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        return getattr(cls.sdk, cls.client_class)(api_key=api_key, base_url=base_url, **extra)
 
     #: Paths recorded at the wire whatever their arguments (the helpers), with the class a
     #: non-streamed answer of theirs is.

@@ -14,7 +14,7 @@ import pytest
 
 import aicache
 from aicache import _fleet
-from aicache._cli import main
+from aicache.cli import main
 from aicache.simulator import ProviderSimulator
 
 RECORDED = [
