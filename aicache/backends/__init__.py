@@ -61,6 +61,8 @@ def named_backend(name: str, config: CacheConfig) -> Backend:
             timeout=config.redis_timeout,
             connect_timeout=config.redis_connect_timeout,
             max_connections=config.redis_max_connections,
+            mode=config.redis_mode,
+            max_ttl=config.redis_max_ttl,
         )
     raise ConfigError(f"unknown backend {name!r}: use 'auto', 'memory', 'file' or 'redis'")
 
