@@ -144,9 +144,26 @@ def _redis_binary() -> str:
     return binary
 
 
-def _started(binary: str, workdir: Path, extra: list[str]) -> RedisServer:
-    """A started :class:`RedisServer` with ``extra`` options, on a free port (three tries)."""
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) exists and is free too."""
+    while True:
+        port = _free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def _started(
+    binary: str, workdir: Path, extra: list[str], pick: Callable[[], int] = _free_port
+) -> RedisServer:
+    """A started :class:`RedisServer` with ``extra`` options, on a port from ``pick``."""
     server = RedisServer(binary, workdir)
+    server.port = pick()
     server.extra_args = extra
     for attempt in range(3):  # the free port may be taken between probe and bind
         try:
@@ -155,7 +172,7 @@ def _started(binary: str, workdir: Path, extra: list[str]) -> RedisServer:
         except RuntimeError:
             if attempt == 2:
                 raise
-            server.port = _free_port()
+            server.port = pick()
     raise AssertionError("unreachable")
 
 
@@ -203,8 +220,9 @@ class RedisClusterNodes:
                 *("--cluster-node-timeout", str(self.NODE_TIMEOUT_MS)),
                 # A cluster missing a shard still serves the others' slots.
                 *("--cluster-require-full-coverage", "no"),
+                *("--repl-diskless-sync-delay", "0"),
             ]
-            self.nodes.append(_started(binary, node_dir, extra))
+            self.nodes.append(_started(binary, node_dir, extra, _cluster_port))
         try:
             _cli(
                 self.nodes[0].port,
@@ -310,27 +328,46 @@ class SentinelGroup:
         try:
             for sub in ("p", "r", "s0", "s1", "s2"):
                 (workdir / sub).mkdir()
-            primary = _started(binary, workdir / "p", [])
+            # No 5 s wait before the first full sync of a replica.
+            fast_sync = ["--repl-diskless-sync-delay", "0"]
+            primary = _started(binary, workdir / "p", fast_sync)
             self.servers.append(primary)
             replica_dir = workdir / "r"
             self.servers.append(
-                _started(binary, replica_dir, ["--replicaof", "127.0.0.1", str(primary.port)])
+                _started(
+                    binary,
+                    replica_dir,
+                    [*fast_sync, "--replicaof", "127.0.0.1", str(primary.port)],
+                )
             )
             _wait(
                 "the replica to sync",
                 lambda: "master_link_status:up"
                 in _cli(self.servers[1].port, "info", "replication"),
             )
+            # Each Sentinel is told its peers and the replica up front: discovering them
+            # through hello messages and INFO takes seconds.
+            ids = [f"{i + 1:040x}" for i in range(3)]
+            ports = [_free_port() for _ in range(3)]
             for i in range(3):
                 sdir = workdir / f"s{i}"
                 conf = sdir / "sentinel.conf"
-                conf.write_text(
-                    f"sentinel monitor {self.SERVICE} 127.0.0.1 {primary.port} 2\n"
-                    f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
-                    f"sentinel failover-timeout {self.SERVICE} 5000\n"
-                    f"sentinel parallel-syncs {self.SERVICE} 1\n"
-                )
+                lines = [
+                    f"sentinel myid {ids[i]}",
+                    f"sentinel monitor {self.SERVICE} 127.0.0.1 {primary.port} 2",
+                    f"sentinel down-after-milliseconds {self.SERVICE} 1000",
+                    f"sentinel failover-timeout {self.SERVICE} 5000",
+                    f"sentinel parallel-syncs {self.SERVICE} 1",
+                    f"sentinel known-replica {self.SERVICE} 127.0.0.1 {self.servers[1].port}",
+                ]
+                lines += [
+                    f"sentinel known-sentinel {self.SERVICE} 127.0.0.1 {ports[j]} {ids[j]}"
+                    for j in range(3)
+                    if j != i
+                ]
+                conf.write_text("\n".join(lines) + "\n")
                 sentinel = SentinelProcess(binary, sdir, conf)
+                sentinel.port = ports[i]
                 for attempt in range(3):
                     try:
                         sentinel.start()

@@ -46,6 +46,7 @@ async def test_a_sentinel_url_in_redis_url_serves_hits(
             assert await f(i) == {"i": i}
     assert len(runs) == 10
     assert aicache.stats.snapshot()["hits_by_tier"] == {"redis": 10}
+    await aicache.close()  # flush the fleet stats while the group still runs
 
 
 def test_sentinel_urls_are_read_or_refused_with_the_fix() -> None:
