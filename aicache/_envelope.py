@@ -2,10 +2,11 @@
 
 Layout: ``b"aic1:" + body`` unsigned, or ``b"aic1s" + HMAC-SHA256(secret, key + NUL + body) +
 body`` signed. The body holds the payload and its metadata. A body over :data:`COMPRESS_OVER`
-bytes is stored zlib-compressed when that saves a tenth or more: ``b"aic1z"`` and ``b"aic1Z"``
-(signed; the MAC covers the compressed bytes, so it is checked before anything is inflated).
-Inflating stops at ``limit`` bytes: a small entry that would expand to gigabytes is a
-:class:`BadEntry`, never an allocation. The algorithms are fixed here, never read from the entry,
+bytes is stored as one zstd frame (level 3, its size in the header): ``b"aic1z"``, or ``b"aic1Z"`` signed (the MAC covers the compressed bytes, so it is checked
+before anything is inflated). zstd, not zlib: on a 1 MB JSON result it stores 46 KB instead of
+79 KB and inflates in a quarter of the time (benchmarks: ``compression``). A frame whose size is
+over ``limit`` is a :class:`BadEntry` before any output is allocated: a small entry that would
+expand to gigabytes is a miss, never an allocation. The algorithms are fixed here, never read from the entry,
 and decoding never executes anything: a bad entry is a :class:`BadEntry`.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import zlib
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import zstandard
 
 __all__ = ["COMPRESS_OVER", "BadEntry", "Entry", "EntryTooLarge", "TamperedEntry", "decode", "encode"]
 
@@ -26,8 +28,8 @@ VERSION = 1
 COMPRESS_OVER = 16 * 1024
 #: What a body may inflate to when the caller names no limit (``max_entry_bytes``'s default).
 DEFAULT_LIMIT = 16 * 1024 * 1024
-#: zlib level 1: on JSON it keeps most of level 6's saving at a fraction of the time.
-_LEVEL = 1
+_LEVEL = 3  # zstd's default: on JSON as small as level 1's output within 0.2 ms per MB
+_local = threading.local()  # zstd contexts are not thread-safe; one pair per thread
 _PLAIN = b"aic1:"
 _SIGNED = b"aic1s"
 _PLAIN_Z = b"aic1z"
@@ -99,10 +101,8 @@ def encode(
     if limit is not None and head + len(body) > limit:
         raise EntryTooLarge(head + len(body), limit)
     plain, signed = _PLAIN, _SIGNED
-    if len(body) > compress_over:
-        packed = zlib.compress(body, _LEVEL)
-        if len(packed) <= len(body) * 0.9:
-            body, plain, signed = packed, _PLAIN_Z, _SIGNED_Z
+    if len(body) > compress_over:  # JSON text always shrinks
+        body, plain, signed = _compressor().compress(body), _PLAIN_Z, _SIGNED_Z
     if secret is None:
         return plain + body
     return signed + _mac(secret, key, body) + body
@@ -112,17 +112,33 @@ _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 
 
+def _compressor() -> zstandard.ZstdCompressor:
+    c: zstandard.ZstdCompressor | None = getattr(_local, "c", None)
+    if c is None:
+        c = _local.c = zstandard.ZstdCompressor(level=_LEVEL, write_content_size=True)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "d", None)
+    if d is None:
+        d = _local.d = zstandard.ZstdDecompressor()
+    return d
+
+
 def _inflate(packed: bytes, limit: int) -> bytes:
-    """``packed`` decompressed, without ever holding more than ``limit`` bytes of output."""
-    inflater = zlib.decompressobj()
+    """``packed`` decompressed; its declared size is checked against ``limit`` first."""
     try:
-        out = inflater.decompress(packed, limit + 1)
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise BadEntry(f"entry expands past the limit of {limit} bytes")
-    except zlib.error:
-        raise BadEntry("compressed body is corrupt") from None
-    if not inflater.eof or inflater.unused_data:
-        raise BadEntry("compressed body is truncated or has trailing bytes")
+        size = zstandard.frame_content_size(packed)
+        if size < 0:
+            raise BadEntry("compressed body does not declare its size")
+        if size > limit:
+            raise BadEntry(f"entry expands to {size} bytes, over the limit of {limit}")
+        out = _decompressor().decompress(packed, max_output_size=limit)
+    except zstandard.ZstdError:
+        raise BadEntry("compressed body is corrupt or truncated") from None
+    if len(out) != size:
+        raise BadEntry("compressed body does not match its declared size")
     return out
 
 
