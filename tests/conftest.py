@@ -256,7 +256,8 @@ class RedisClusterNodes:
         ports = {
             int(line.split()[1].split("@")[0].rsplit(":", 1)[1])
             for line in lines
-            if "master" in line.split()[2] and "fail" not in line.split()[2]
+            if "master" in line.split()[2]
+            and "fail" not in line.split()[2]
             and len(line.split()) > 8
         }
         return [n for n in self.running() if n.port in ports]
@@ -342,8 +343,9 @@ class SentinelGroup:
             )
             _wait(
                 "the replica to sync",
-                lambda: "master_link_status:up"
-                in _cli(self.servers[1].port, "info", "replication"),
+                lambda: (
+                    "master_link_status:up" in _cli(self.servers[1].port, "info", "replication")
+                ),
             )
             # Each Sentinel is told its peers and the replica up front: discovering them
             # through hello messages and INFO takes seconds.

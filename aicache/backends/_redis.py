@@ -325,4 +325,3 @@ class RedisBackend(Backend):
 def _pattern(prefix: str) -> str:
     """A SCAN MATCH pattern for keys starting with ``prefix`` taken literally."""
     return prefix.translate(_GLOB_SPECIALS) + "*"
-

@@ -61,8 +61,7 @@ def parse_target(url: str, mode: str = "auto") -> Target:
         )
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(
-            "use a redis://, rediss://, unix:// or redis+sentinel:// URL, not "
-            f"{safe_url(url)!r}"
+            f"use a redis://, rediss://, unix:// or redis+sentinel:// URL, not {safe_url(url)!r}"
         )
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -114,7 +113,9 @@ def _sentinel(url: str) -> Target:
     try:
         db = int(path[1]) if len(path) == 2 else 0
     except ValueError:
-        raise ConfigError(f"the database in a redis+sentinel:// URL is a number, not {path[1]!r}")
+        raise ConfigError(
+            f"the database in a redis+sentinel:// URL is a number, not {path[1]!r}"
+        ) from None
     query = dict(parse_qsl(parts.query))
     return Target(
         "sentinel",
@@ -140,7 +141,7 @@ def async_client(target: Target, **options: Any) -> Any:
         return RedisCluster.from_url(target.url, **options)
     if target.mode == "sentinel":
         max_connections = options.pop("max_connections", None)
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.sentinels),
             sentinel_kwargs=_sentinel_kwargs(target, options),
             **options,
@@ -168,19 +169,17 @@ def sync_client(target: Target, **options: Any) -> Any:
     if target.mode == "cluster":
         return RedisCluster.from_url(target.url, **options)
     if target.mode == "sentinel":
-        sentinel = Sentinel(
+        sync = Sentinel(  # type: ignore[no-untyped-call]
             list(target.sentinels), sentinel_kwargs=_sentinel_kwargs(target, options), **options
         )
-        return sentinel.master_for(
+        return sync.master_for(  # type: ignore[no-untyped-call]
             target.service, db=target.db, username=target.username, password=target.password
         )
     return redis.Redis.from_url(target.url, **options)
 
 
 def _sentinel_kwargs(target: Target, options: dict[str, Any]) -> dict[str, Any]:
-    kwargs = {
-        k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")
-    }
+    kwargs = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")}
     if target.sentinel_password is not None:
         kwargs["password"] = target.sentinel_password
     return kwargs

@@ -1,4 +1,4 @@
-"""The Redis tier on a real 6-node Redis Cluster (3 primaries, 3 replicas) started by the fixtures."""
+"""The Redis tier on a real 6-node Redis Cluster (3 primaries, 3 replicas) from the fixtures."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 import redis
 
 import aicache
-from aicache import ConfigError, ai_cached
-from aicache import _fleet, _stats
+from aicache import ConfigError, _fleet, _stats, ai_cached
 from aicache.backends import RedisBackend
 
 if TYPE_CHECKING:
@@ -19,9 +18,10 @@ if TYPE_CHECKING:
 
 
 def keys_per_primary(cluster: RedisClusterNodes) -> dict[int, int]:
-    return {n.port: int(subprocess.check_output(
-        ["redis-cli", "-p", str(n.port), "dbsize"], text=True
-    )) for n in cluster.primaries()}
+    return {
+        n.port: int(subprocess.check_output(["redis-cli", "-p", str(n.port), "dbsize"], text=True))
+        for n in cluster.primaries()
+    }
 
 
 async def test_cluster_get_set_delete_reach_every_shard(redis_cluster: RedisClusterNodes) -> None:

@@ -103,9 +103,11 @@ async def test_a_cluster_primary_killed_under_200_callers(
     load = await run_load(square, lambda ld: hits_after(ld, killed, keys) is not None, 30.0)
     back = hits_after(load, killed, keys)
     promoted = cluster.wait_ok()
-    print(f"\ncluster: primary killed; its keys hit again after {back:.2f} s "
-          f"(cluster ok again {time.monotonic() - killed:.2f} s after the kill, "
-          f"{load.calls} calls meanwhile)")
+    print(
+        f"\ncluster: primary killed; its keys hit again after {back:.2f} s "
+        f"(cluster ok again {time.monotonic() - killed:.2f} s after the kill, "
+        f"{load.calls} calls meanwhile)"
+    )
     for tally in (before, load):
         assert tally.failed == [] and tally.wrong == 0
     assert back is not None, "hits on the dead primary's keys never came back"
@@ -149,11 +151,19 @@ async def test_a_sentinel_failover_under_200_callers(sentinel_group: SentinelGro
     old = sentinel_group.primary()
     killed = time.monotonic()
     old.kill()
-    load = await run_load(square, lambda ld: hits_after(ld, killed, set(range(KEYS))) is not None
-                          and sentinel_group.primary_port() != old.port, 30.0)
+    load = await run_load(
+        square,
+        lambda ld: (
+            hits_after(ld, killed, set(range(KEYS))) is not None
+            and sentinel_group.primary_port() != old.port
+        ),
+        30.0,
+    )
     back = hits_after(load, killed, set(range(KEYS)))
-    print(f"\nsentinel: primary killed; hits again after {back and round(back, 2)} s "
-          f"({load.calls} calls meanwhile)")
+    print(
+        f"\nsentinel: primary killed; hits again after {back and round(back, 2)} s "
+        f"({load.calls} calls meanwhile)"
+    )
     assert load.failed == [] and load.wrong == 0
     assert sentinel_group.primary_port() != old.port
     assert back is not None, "hits never came back after the failover"

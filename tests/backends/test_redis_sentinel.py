@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
+import redis.asyncio as aioredis
 
 import aicache
 from aicache import ConfigError, ai_cached
@@ -20,11 +20,9 @@ async def test_a_sentinel_url_reaches_the_primary(sentinel_group: SentinelGroup)
     assert tier.target.mode == "sentinel"
     await tier.set("aicache:default:f:1", b"v", 60)
     assert await tier.get("aicache:default:f:1") == b"v"
-    on_primary = subprocess.check_output(
-        ["redis-cli", "-p", str(sentinel_group.primary_port()), "get", "aicache:default:f:1"],
-        text=True,
-    )
-    assert on_primary.strip() == "v"
+    port = sentinel_group.primary_port()
+    async with aioredis.Redis(host="127.0.0.1", port=port) as on_primary:
+        assert await on_primary.get("aicache:default:f:1") == b"v"
     assert await tier.clear("aicache:default:") == 1
     await tier.close()
 
