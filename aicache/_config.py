@@ -173,8 +173,7 @@ def _namespace(raw: str) -> str:
 
 
 def _redis_url(raw: str) -> str:
-    if not raw.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
-        raise ValueError("use a redis://, rediss://, unix:// or redis+sentinel:// URL")
+    parse_target(raw)  # its ConfigError is a ValueError: named below
     return raw
 
 
