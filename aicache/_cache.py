@@ -20,7 +20,7 @@ from ._chain import Chain, Lookup, Tier
 from ._codecs import UnknownType, UnstorableResult, dump_value, load_value
 from ._config import CacheConfig, get_config
 from ._controls import switches
-from ._envelope import BadEntry, Entry, TamperedEntry, decode, encode
+from ._envelope import BadEntry, Entry, EntryTooLarge, TamperedEntry, decode, encode
 from ._flight import Flight, Flights, Outcome
 from ._info import remember
 from ._keys import KEY_PREFIX, check_name, make_key
@@ -194,7 +194,7 @@ class AICache:
         if found.data is None or found.tier is None:
             return None
         try:
-            entry = decode(key, found.data, self.secret)
+            entry = decode(key, found.data, self.secret, self.config.max_entry_bytes)
             value = load_value(entry.tag, entry.payload)
         except Exception as exc:
             await self._discard(key, found.tier, label, exc)
@@ -418,19 +418,19 @@ class AICache:
             now = _clock.now()
             expires, stale_until, storage_ttl = lifetimes(now, policy.ttl, policy.stale_ttl)
             entry = Entry(payload, tag, now, expires, stale_until, duration, cost[0], cost[1])
-            data = encode(key, entry, self.secret)
-        except (UnstorableResult, TypeError, orjson.JSONEncodeError) as exc:
-            warn_once(f"unstorable:{name}:{type(value)}", "aicache: %s: not caching: %s", name, exc)
-            _stats.count(policy.label, "not_stored")
-            return None
-        if len(data) > self.config.max_entry_bytes:
+            data = encode(key, entry, self.secret, limit=self.config.max_entry_bytes)
+        except EntryTooLarge as exc:
             warn_once(
                 f"size:{name}",
                 "aicache: an entry of %s is %d bytes, over max_entry_bytes=%d; not storing it",
                 name,
-                len(data),
-                self.config.max_entry_bytes,
+                exc.size,
+                exc.limit,
             )
+            _stats.count(policy.label, "not_stored")
+            return None
+        except (UnstorableResult, TypeError, orjson.JSONEncodeError) as exc:
+            warn_once(f"unstorable:{name}:{type(value)}", "aicache: %s: not caching: %s", name, exc)
             _stats.count(policy.label, "not_stored")
             return None
         return entry, data, storage_ttl

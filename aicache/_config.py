@@ -16,7 +16,7 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._keys import check_name
-from .backends import BACKEND_NAMES
+from .backends import BACKEND_NAMES, REDIS_MODES, parse_redis_target
 
 __all__ = ["CacheConfig", "configure", "generation", "get_config"]
 
@@ -37,6 +37,11 @@ class CacheConfig:
     namespace: str = "default"
     cache_dir: Path = field(default_factory=default_cache_dir)
     redis_url: str | None = None
+    #: ``auto`` reads the URL (``?cluster=true``, ``redis+sentinel://``); ``standalone``,
+    #: ``cluster`` or ``sentinel`` say it outright.
+    redis_mode: str = "auto"
+    #: How long an entry stored with ``ttl=None`` lives in Redis: every key gets an expiry.
+    redis_max_ttl: float = 30 * 24 * 3600.0
     secret: bytes | None = field(default=None, repr=False)
     #: Per-operation Redis socket timeout, seconds. A cache must answer fast or step aside.
     redis_timeout: float = 0.25
@@ -57,14 +62,24 @@ class CacheConfig:
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"backend must be one of {BACKEND_NAMES}, not {self.backend!r}")
         check_name("namespace", self.namespace)
+        if self.redis_mode not in REDIS_MODES:
+            raise ConfigError(
+                f"redis_mode must be one of {', '.join(REDIS_MODES)}, not {self.redis_mode!r}"
+            )
         if self.redis_url is not None:
             try:
-                _redis_url(self.redis_url)
-            except ValueError as exc:
-                raise ConfigError(f"redis_url {self.redis_url!r} is not usable: {exc}") from None
+                parse_redis_target(self.redis_url, self.redis_mode)
+            except ConfigError as exc:
+                raise ConfigError(f"redis_url is not usable: {exc}") from None
         if self.ttl is not None and not 0 < self.ttl < float("inf"):
             raise ConfigError(f"ttl must be a positive number of seconds or None, not {self.ttl!r}")
-        for name in ("redis_timeout", "redis_connect_timeout", "lock_lease", "lock_wait"):
+        for name in (
+            "redis_timeout",
+            "redis_connect_timeout",
+            "redis_max_ttl",
+            "lock_lease",
+            "lock_wait",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.cooldown < 0:
@@ -155,9 +170,14 @@ def _namespace(raw: str) -> str:
 
 
 def _redis_url(raw: str) -> str:
-    if not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError("use a redis://, rediss:// or unix:// URL")
+    parse_redis_target(raw)  # its ConfigError is a ValueError: named below
     return raw
+
+
+def _redis_mode(raw: str) -> str:
+    if raw.lower() not in REDIS_MODES:
+        raise ValueError(f"use one of {', '.join(REDIS_MODES)}")
+    return raw.lower()
 
 
 def _nonneg(raw: str) -> float:
@@ -175,6 +195,8 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_NAMESPACE": ("namespace", _namespace),
     "REDIS_URL": ("redis_url", _redis_url),
     "AI_CACHE_SECRET": ("secret", str.encode),
+    "AI_CACHE_REDIS_MODE": ("redis_mode", _redis_mode),
+    "AI_CACHE_REDIS_MAX_TTL_HOURS": ("redis_max_ttl", _hours),
     "AI_CACHE_REDIS_TIMEOUT_MS": ("redis_timeout", _ms),
     "AI_CACHE_REDIS_CONNECT_TIMEOUT_MS": ("redis_connect_timeout", _ms),
     "AI_CACHE_REDIS_MAX_CONNECTIONS": ("redis_max_connections", _count),

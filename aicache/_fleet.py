@@ -28,6 +28,7 @@ from . import _stats
 from ._config import CacheConfig, get_config
 from ._errors import reason
 from ._log import log, warn_once
+from .backends import parse_redis_target, redis_sync_client
 
 try:
     import fcntl
@@ -246,11 +247,10 @@ def _file_add(path: Path, deltas: dict[Field, float]) -> None:
 
 
 def _redis_client(url: str, config: CacheConfig) -> Any:
-    import redis
-
+    """A blocking client for the configured Redis: one server, a cluster or a Sentinel primary."""
     # A background flush can afford more than a hit's socket timeout.
-    return redis.Redis.from_url(
-        url,
+    return redis_sync_client(
+        parse_redis_target(url, config.redis_mode),
         socket_timeout=max(config.redis_timeout, 1.0),
         socket_connect_timeout=max(config.redis_connect_timeout, 1.0),
     )
@@ -259,12 +259,15 @@ def _redis_client(url: str, config: CacheConfig) -> Any:
 def _redis_add(url: str, config: CacheConfig, deltas: dict[Field, float]) -> None:
     client = _redis_client(url, config)
     try:
+        # One key, so one node even on a cluster; the expiry, refreshed by every flush, lets
+        # volatile-* eviction and time remove the counters of a fleet that stopped long ago.
         pipe = client.pipeline(transaction=True)
         for name, delta in deltas.items():
             if type(delta) is int:
                 pipe.hincrby(REDIS_KEY, name, delta)
             else:
                 pipe.hincrbyfloat(REDIS_KEY, name, delta)
+        pipe.pexpire(REDIS_KEY, max(1, int(config.redis_max_ttl * 1000)))
         pipe.execute()
     finally:
         client.close()

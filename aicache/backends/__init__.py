@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from .._errors import ConfigError
 from ._base import Backend, Leases
 from ._memory import MemoryBackend
+from ._redis_target import MODES as REDIS_MODES
+from ._redis_target import parse_target as parse_redis_target
+from ._redis_target import sync_client as redis_sync_client
 
 if TYPE_CHECKING:
     from .._config import CacheConfig
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BACKEND_NAMES",
+    "REDIS_MODES",
     "TIERS",
     "Backend",
     "BackendSpec",
@@ -29,6 +33,8 @@ __all__ = [
     "RedisBackend",
     "build_backends",
     "named_backend",
+    "parse_redis_target",
+    "redis_sync_client",
 ]
 
 BackendSpec = str | Backend | Sequence[str | Backend] | None
@@ -67,6 +73,8 @@ def _redis(config: CacheConfig) -> Backend:
         timeout=config.redis_timeout,
         connect_timeout=config.redis_connect_timeout,
         max_connections=config.redis_max_connections,
+        mode=config.redis_mode,
+        max_ttl=config.redis_max_ttl,
     )
 
 
