@@ -16,7 +16,7 @@ from ._codecs import register_type
 from ._config import CacheConfig, configure, get_config
 from ._controls import cache_control
 from ._decorator import CachedFunction, CacheHandle, ai_cached
-from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError
+from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError, ReplayMiss
 from ._info import CacheInfo, cache_info
 from ._policy import Policy
 from ._pricing import Price, price_for, set_prices
@@ -41,6 +41,7 @@ __all__ = [
     "MemoryBackend",
     "Policy",
     "Price",
+    "ReplayMiss",
     "Retry",
     "__version__",
     "ai_cached",

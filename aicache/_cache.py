@@ -19,11 +19,12 @@ from . import _clock, _fleet, _stats
 from ._chain import Chain, Lookup, Tier
 from ._codecs import UnknownType, UnstorableResult, dump_value, load_value
 from ._config import CacheConfig, get_config
-from ._controls import switches
+from ._controls import overrides, switches
 from ._envelope import BadEntry, Entry, EntryTooLarge, TamperedEntry, decode, encode
+from ._errors import ReplayMiss
 from ._flight import Flight, Flights, Outcome
 from ._info import remember
-from ._keys import KEY_PREFIX, check_name, make_key
+from ._keys import KEY_PREFIX, canonical, check_name, make_key
 from ._log import log, warn_once
 from ._policy import (
     Cost,
@@ -70,6 +71,11 @@ class AICache:
         self.config = config or get_config()
         self.namespace = check_name("namespace", namespace or self.config.namespace)
         self.secret = self.config.secret
+        #: Record mode: every stored entry keeps the request that made it.
+        self.recording = self.config.mode == "record"
+        self.replaying = self.config.mode == "replay"
+        #: Whether callers should pass ``request=`` to :meth:`call`: to keep it, or to name it.
+        self.wants_request = self.recording or self.replaying
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self.flights = Flights()
         # (tier, its leases): found on the first call with lock=True; None when no tier lends any
@@ -78,9 +84,14 @@ class AICache:
 
     # -- keys made of parts -------------------------------------------------------------------
 
+    def _namespace(self) -> str:
+        """This cache's namespace, or the one ``cache_control(namespace=...)`` chose."""
+        over = overrides()
+        return self.namespace if over is None or over.namespace is None else over.namespace
+
     def key(self, *parts: Any, **named: Any) -> str:
         """The key of a lookup by parts: ``aicache:<namespace>:manual:<sha256>``."""
-        return make_key(self.namespace, "manual", {"parts": list(parts), "named": named})
+        return make_key(self._namespace(), "manual", {"parts": list(parts), "named": named})
 
     async def get(self, *parts: Any, default: Any = None) -> Any:
         """The fresh value stored under these parts, else ``default``."""
@@ -105,14 +116,18 @@ class AICache:
         if not switches()[1]:  # cache_control(write=False)
             return False
         policy = Policy(_MANUAL, self.config.ttl if ttl is None else ttl)
-        return await self.store(key, value, policy, duration=0.0, cost=(cost, None))
+        request = {"parts": list(parts)} if self.recording else None
+        return await self.store(
+            key, value, policy, duration=0.0, cost=(cost, None), request=request
+        )
 
     async def delete(self, *parts: Any) -> bool:
         return await self.chain.delete(self.key(*parts))
 
     async def clear(self, function: str | None = None) -> int:
-        """Remove this namespace's entries (or one function's) from every tier."""
-        prefix = f"{KEY_PREFIX}:{self.namespace}:"
+        """Remove this namespace's entries (or one function's) from every tier; inside
+        ``cache_control(namespace=...)``, that namespace's. Other namespaces keep theirs."""
+        prefix = f"{KEY_PREFIX}:{self._namespace()}:"
         if function is not None:
             prefix += f"{function}:"
         return await self.chain.clear(prefix)
@@ -147,23 +162,49 @@ class AICache:
         policy: Policy,
         *,
         bypass: bool = False,
+        request: Any = None,
     ) -> Any:
         """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
-        what it returns. ``bypass`` skips the lookup and refreshes the stored entry."""
+        what it returns. ``bypass`` skips the lookup and refreshes the stored entry. ``request``
+        (record mode) is kept with the entry: what the call asked, for review."""
         read, write = switches()
         if bypass or not read:
-            return await self._join(key, fn, policy, write, fresh=True)
+            self.replay_miss(key, policy.label, request)
+            return await self._join(key, fn, policy, write, fresh=True, request=request)
         flight = self.flights.get(key)
         if flight is not None and not flight.background:
             # The entry is on its way: a lookup now would miss and only add load (a stampede).
-            return await self._join(key, fn, policy, write, fresh=False)
+            return await self._join(key, fn, policy, write, fresh=False, request=request)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
-            if stale and refresh_in_background(write, self.flights.get(key) is not None):
-                self._start(key, fn, policy, write, background=True)
+            if (
+                stale
+                and not self.replaying
+                and refresh_in_background(write, self.flights.get(key) is not None)
+            ):
+                self._start(key, fn, policy, write, background=True, request=request)
             return value
-        return await self._join(key, fn, policy, write, fresh=False)
+        self.replay_miss(key, policy.label, request)
+        return await self._join(key, fn, policy, write, fresh=False, request=request)
+
+    def replay_miss(self, key: str, label: _stats.Label, request: Any = None) -> None:
+        """In replay mode, fail a call that would reach the provider: :class:`ReplayMiss`
+        naming the call. Otherwise nothing."""
+        if not self.replaying:
+            return
+        _stats.count(label, "replay_misses")
+        function, _, model = label
+        asked = ""
+        if request is not None:
+            text = orjson.dumps(request, default=repr).decode()
+            asked = f"; it asked {text[:400]}{'...' if len(text) > 400 else ''}"
+        raise ReplayMiss(
+            f"aicache replay: no recorded entry for {function}"
+            f"{f' (model {model})' if model else ''} under {key}{asked}. Replay mode "
+            "(AI_CACHE_MODE=replay) never calls the provider: record this call first (run it "
+            "with AI_CACHE_MODE=record, or run the test outside CI to record its cache file)"
+        )
 
     async def lookup(
         self, key: str, label: _stats.Label, *, allow_stale: bool
@@ -253,13 +294,14 @@ class AICache:
         write: bool,
         *,
         fresh: bool,
+        request: Any = None,
     ) -> Any:
         """Join the call in flight for ``key``, or start it (``fresh``: always a new one)."""
         flight = None if fresh else self.flights.get(key)
         leader = flight is None
         if flight is None:
             _stats.miss(policy.label, bypass=fresh)
-            flight = self._start(key, fn, policy, write, fresh=fresh)
+            flight = self._start(key, fn, policy, write, fresh=fresh, request=request)
         outcome = await self.flights.wait(key, flight)
         if leader:
             remember(outcome.value, key, None, _clock.now(), 0.0, hit=False)
@@ -286,8 +328,9 @@ class AICache:
         *,
         fresh: bool = False,
         background: bool = False,
+        request: Any = None,
     ) -> Flight:
-        make = functools.partial(self._make, key, fn, policy, write)
+        make = functools.partial(self._make, key, fn, policy, write, request)
         # A bypass wants a call of its own; any other call first looks whether one has landed.
         run = make() if fresh else self._call(key, make, policy, write)
         orphaned = functools.partial(self._refresh_failed, key, policy.label)
@@ -299,7 +342,12 @@ class AICache:
         log.warning("aicache: background refresh of %s failed: %r; the stale entry stays", key, exc)
 
     async def _make(
-        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any]],
+        policy: Policy,
+        write: bool,
+        request: Any = None,
     ) -> Outcome:
         """Call ``fn``, count what it cost, and store its result."""
         started = _clock.monotonic()
@@ -313,7 +361,7 @@ class AICache:
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
         if not (write and self._worth_storing(value, policy)):
             return Outcome(value, None)
-        encoded = self._encode(key, value, policy, duration, cost)
+        encoded = self._encode(key, value, policy, duration, cost, request)
         if encoded is None:
             return Outcome(value, None)
         entry, data, ttl = encoded
@@ -402,14 +450,27 @@ class AICache:
         return False
 
     async def store(
-        self, key: str, value: Any, policy: Policy, duration: float, cost: Cost
+        self,
+        key: str,
+        value: Any,
+        policy: Policy,
+        duration: float,
+        cost: Cost,
+        request: Any = None,
     ) -> bool:
-        """Encode ``value`` and write it to every healthy tier; return whether any stored it."""
-        encoded = self._encode(key, value, policy, duration, cost)
+        """Encode ``value`` and write it to every healthy tier; return whether any stored it.
+        ``request`` is kept with the entry in record mode."""
+        encoded = self._encode(key, value, policy, duration, cost, request)
         return encoded is not None and await self._write(key, encoded[1], encoded[2], policy.label)
 
     def _encode(
-        self, key: str, value: Any, policy: Policy, duration: float, cost: Cost
+        self,
+        key: str,
+        value: Any,
+        policy: Policy,
+        duration: float,
+        cost: Cost,
+        request: Any = None,
     ) -> tuple[Entry, bytes, float | None] | None:
         """``(entry, stored bytes, storage ttl)``, or ``None`` (logged, counted) if not storable."""
         name = policy.label[0]
@@ -418,6 +479,8 @@ class AICache:
             now = _clock.now()
             expires, stale_until, storage_ttl = lifetimes(now, policy.ttl, policy.stale_ttl)
             entry = Entry(payload, tag, now, expires, stale_until, duration, cost[0], cost[1])
+            if self.recording and request is not None:
+                entry.request = canonical(request, "request")
             data = encode(key, entry, self.secret, limit=self.config.max_entry_bytes)
         except EntryTooLarge as exc:
             warn_once(

@@ -18,7 +18,12 @@ from ._errors import ConfigError
 from ._keys import check_name
 from .backends import BACKEND_NAMES, REDIS_MODES, parse_redis_target
 
-__all__ = ["CacheConfig", "configure", "generation", "get_config"]
+__all__ = ["MODES", "CacheConfig", "configure", "generation", "get_config"]
+
+#: ``normal``: serve hits, call and store on a miss. ``record``: the same, and every entry keeps
+#: the request that made it (for ``aicache export`` and review). ``replay``: serve hits only; a
+#: miss raises :class:`~aicache.ReplayMiss` instead of reaching the provider.
+MODES = ("normal", "record", "replay")
 
 
 def default_cache_dir() -> Path:
@@ -57,8 +62,11 @@ class CacheConfig:
     lock_lease: float = 10.0
     lock_wait: float = 60.0
     prices_file: Path | None = None
+    mode: str = "normal"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.backend not in BACKEND_NAMES:
             raise ConfigError(f"backend must be one of {BACKEND_NAMES}, not {self.backend!r}")
         check_name("namespace", self.namespace)
@@ -180,6 +188,12 @@ def _redis_mode(raw: str) -> str:
     return raw.lower()
 
 
+def _mode(raw: str) -> str:
+    if raw.lower() not in MODES:
+        raise ValueError(f"use one of {', '.join(MODES)}")
+    return raw.lower()
+
+
 def _nonneg(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -209,6 +223,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_LOCK_LEASE_S": ("lock_lease", _positive),
     "AI_CACHE_LOCK_WAIT_S": ("lock_wait", _positive),
     "AI_CACHE_PRICES": ("prices_file", _path),
+    "AI_CACHE_MODE": ("mode", _mode),
 }
 
 _state_lock = threading.Lock()

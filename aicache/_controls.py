@@ -1,12 +1,33 @@
-"""Per-call controls that reach through layers: switch cache reads or writes off for a block."""
+"""Per-call controls that reach through layers: switch cache reads or writes off for a block, or
+pick the namespace (tenant) and ttl of the calls made inside it."""
 
 from __future__ import annotations
 
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-__all__ = ["cache_control", "switches"]
+from ._keys import check_name
+from ._policy import seconds
+
+__all__ = [
+    "BYPASS",
+    "CALL_CONTROLS",
+    "KEEP",
+    "Overrides",
+    "applied",
+    "cache_control",
+    "check_ttl",
+    "overrides",
+    "switches",
+    "take_controls",
+]
+
+#: ``ttl=`` not given: the function's or client's own ttl stands.
+KEEP: Any = object()
 
 #: (read, write): whether lookups and stores happen in the current context.
 _switches: contextvars.ContextVar[tuple[bool, bool]] = contextvars.ContextVar(
@@ -15,16 +36,95 @@ _switches: contextvars.ContextVar[tuple[bool, bool]] = contextvars.ContextVar(
 switches = _switches.get
 
 
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """The namespace and ttl chosen for the calls of a block (``None`` / :data:`KEEP`: not
+    chosen here)."""
+
+    namespace: str | None = None
+    ttl: Any = KEEP  # seconds, None (until evicted) or KEEP
+
+    def over(self, namespace: str | None, ttl: Any) -> Overrides:
+        """These overrides with ``namespace`` and ``ttl`` put over them where given."""
+        return Overrides(
+            self.namespace if namespace is None else namespace,
+            self.ttl if ttl is KEEP else ttl,
+        )
+
+
+_overrides: contextvars.ContextVar[Overrides | None] = contextvars.ContextVar(
+    "aicache_overrides", default=None
+)
+#: The overrides in force, or ``None`` (the usual case, checked first on the hit path).
+overrides = _overrides.get
+
+
+def check_ttl(ttl: float | timedelta | None) -> float | None:
+    """A per-call or per-block ``ttl``: seconds or a ``timedelta``; ``None``: until evicted."""
+    return seconds("ttl", ttl)
+
+
 @contextmanager
-def cache_control(*, read: bool = True, write: bool = True) -> Iterator[None]:
-    """Switch cache reads and/or writes off inside the block (and the tasks it starts).
+def cache_control(
+    *,
+    read: bool = True,
+    write: bool = True,
+    namespace: str | None = None,
+    ttl: float | timedelta | None = KEEP,
+) -> Iterator[None]:
+    """Control the cache for the calls inside the block (and the tasks it starts).
 
     ``read=False`` makes every call fresh (like ``bypass_cache=True``); ``write=False`` serves
     hits but stores nothing. Nested blocks can only switch more off, never back on.
+    ``namespace="tenant-a"`` keys every call under that namespace: entries of one namespace are
+    never served to another. ``ttl`` (seconds, a ``timedelta``, or ``None``: until evicted) is
+    the lifetime of the entries stored inside. An inner block's namespace and ttl win; a
+    ``namespace=`` or ``ttl=`` given to one call wins over both.
     """
+    if namespace is not None:
+        check_name("namespace", namespace)
+    chosen = KEEP if ttl is KEEP else check_ttl(ttl)
     outer_read, outer_write = _switches.get()
     token = _switches.set((outer_read and read, outer_write and write))
+    outer = _overrides.get()
+    changed = namespace is not None or chosen is not KEEP
+    scope = (outer or Overrides()).over(namespace, chosen) if changed else outer
+    scope_token = _overrides.set(scope)
     try:
         yield
     finally:
+        _overrides.reset(scope_token)
         _switches.reset(token)
+
+
+#: The keywords every cached call accepts besides its own arguments.
+BYPASS = "bypass_cache"
+CALL_CONTROLS = frozenset({BYPASS, "namespace", "ttl"})
+
+
+def take_controls(kwargs: dict[str, Any], names: frozenset[str]) -> tuple[bool, Overrides | None]:
+    """Pop one call's controls (those of ``names``: ``bypass_cache``, ``namespace``, ``ttl``)
+    from ``kwargs``: ``(bypass, the overrides in force for this call or None)``. A bad
+    ``namespace`` or ``ttl`` is a :class:`~aicache.ConfigError` naming the argument."""
+    bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in names else False
+    namespace = kwargs.pop("namespace", None) if "namespace" in names else None
+    ttl = kwargs.pop("ttl", KEEP) if "ttl" in names else KEEP
+    scope = _overrides.get()
+    if namespace is None and ttl is KEEP:
+        return bypass, scope
+    if namespace is not None:
+        check_name("namespace", namespace)
+    if ttl is not KEEP:
+        ttl = check_ttl(ttl)
+    return bypass, (scope or Overrides()).over(namespace, ttl)
+
+
+@contextmanager
+def applied(over: Overrides | None) -> Iterator[None]:
+    """Put ``over`` (from :func:`take_controls`) in force for the block: a call's own controls,
+    seen by everything the call goes through."""
+    token = _overrides.set(over)
+    try:
+        yield
+    finally:
+        _overrides.reset(token)

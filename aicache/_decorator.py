@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import typing
@@ -12,6 +13,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from ._cache import AICache
 from ._codecs import codec_for
 from ._config import generation, get_config
+from ._controls import BYPASS, CALL_CONTROLS, KEEP, Overrides, overrides, take_controls
 from ._errors import ConfigError
 from ._keys import KeyBuilder
 from ._policy import Cost, Policy, seconds
@@ -25,7 +27,6 @@ P2 = ParamSpec("P2")
 R = TypeVar("R")
 S = TypeVar("S")
 
-BYPASS = "bypass_cache"
 _DEFAULT: Any = object()
 _UNBOUND: Any = object()
 
@@ -57,6 +58,10 @@ class _Setup:
         self.generation = -1
         self.cache: AICache | None = None
         self.policy: Policy | None = None
+        # A parameter of the function's own named namespace or ttl keeps its meaning: such a
+        # function takes those per call only from cache_control(...).
+        self.controls = CALL_CONTROLS - builder.signature.parameters.keys()
+        self.builders: dict[str, KeyBuilder] = {}
 
     def resolve(self) -> AICache | None:
         """The cache to use now (``None`` when caching is switched off in the settings)."""
@@ -75,8 +80,27 @@ class _Setup:
                 config.lock if self.lock is None else self.lock,
             )
             self.cache = shared_cache(self.backend) if config.enabled else None
+            self.builders = {self.builder.namespace: self.builder}
             self.generation = gen
         return self.cache
+
+    def builder_for(self, over: Overrides | None) -> KeyBuilder:
+        """The key builder under the namespace chosen for this call (``cache_control`` or
+        ``namespace=``), else the function's own."""
+        if over is None or over.namespace is None:
+            return self.builder
+        found = self.builders.get(over.namespace)
+        if found is None:
+            found = self.builders[over.namespace] = self.builder.renamed(over.namespace)
+        return found
+
+    def policy_for(self, over: Overrides) -> Policy:
+        """The function's policy with the ttl chosen for this call."""
+        policy = self.policy
+        assert policy is not None
+        if over.ttl is KEEP or over.ttl == policy.ttl:
+            return policy
+        return dataclasses.replace(policy, ttl=over.ttl)
 
 
 class CacheHandle(Generic[P, R]):
@@ -93,25 +117,30 @@ class CacheHandle(Generic[P, R]):
         # Managing entries works even while caching is switched off.
         return self._setup.resolve() or shared_cache(self._setup.backend)
 
+    def _builder(self) -> KeyBuilder:
+        """The builder of the namespace in force (the function's, or ``cache_control``'s)."""
+        return self._setup.builder_for(overrides())
+
     def key(self, *args: P.args, **kwargs: P.kwargs) -> str:
-        """The key these arguments are stored under."""
+        """The key these arguments are stored under (in the namespace in force)."""
         self._setup.resolve()
-        return self._setup.builder.key(self._args(args), kwargs)
+        return self._builder().key(self._args(args), kwargs)
 
     def explain(self, *args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
         """The canonical document behind :meth:`key`: compare two to see why they differ."""
         self._setup.resolve()
-        return self._setup.builder.explain(self._args(args), kwargs)
+        return self._builder().explain(self._args(args), kwargs)
 
     async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Remove the entry of these arguments from every tier; return whether one existed."""
         cache = self._cache()
-        return await cache.chain.delete(self._setup.builder.key(self._args(args), kwargs))
+        return await cache.chain.delete(self._builder().key(self._args(args), kwargs))
 
     async def clear(self) -> int:
-        """Remove every entry of this function from every tier."""
+        """Remove every entry of this function from every tier, in the namespace in force
+        (the function's, or ``cache_control(namespace=...)``'s): other namespaces keep theirs."""
         cache = self._cache()
-        return await cache.chain.clear(self._setup.builder.prefix)
+        return await cache.chain.clear(self._builder().prefix)
 
     async def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call through and store the fresh result: ``bypass_cache=True`` with full typing."""
@@ -122,7 +151,12 @@ class CacheHandle(Generic[P, R]):
 class CachedFunction(Generic[P, R]):
     """An ``@ai_cached`` function. Call it as the original; ``f.cache`` manages its entries.
 
-    Any call also accepts ``bypass_cache=True``: skip the lookup, call through, store the result.
+    Any call also accepts ``bypass_cache=True`` (skip the lookup, call through, store the
+    result), ``namespace="tenant-a"`` (key this call under that namespace) and ``ttl=seconds``
+    (the lifetime of the entry it stores), unless the function has a parameter of that name.
+    These keywords are not in the function's typed signature (a ``ParamSpec`` cannot add
+    keywords): type checkers flag them, so use ``f.cache.refresh(...)`` or
+    ``aicache.cache_control(namespace=..., ttl=...)`` in typed code.
     """
 
     def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
@@ -136,19 +170,27 @@ class CachedFunction(Generic[P, R]):
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # _invoke inlined: this is the hit path.
-        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        setup = self._setup
+        if kwargs and not setup.controls.isdisjoint(kwargs):
+            bypass, over = take_controls(kwargs, setup.controls)  # type: ignore[arg-type]
+        else:
+            bypass, over = False, overrides()
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
-        setup = self._setup
         cache = setup.cache if setup.generation == generation() else setup.resolve()
         if cache is None:
             return await setup.fn(*args, **kwargs)  # type: ignore[no-any-return]
-        key = setup.builder.key(args, kwargs)
+        if over is None:
+            builder, policy = setup.builder, setup.policy
+        else:
+            builder, policy = setup.builder_for(over), setup.policy_for(over)
+        key = builder.key(args, kwargs)
         result: R = await cache.call(
             key,
             lambda: setup.fn(*args, **kwargs),
-            setup.policy,  # type: ignore[arg-type]
+            policy,  # type: ignore[arg-type]
             bypass=bypass,
+            request=builder.explain(args, kwargs) if cache.wants_request else None,
         )
         return result
 

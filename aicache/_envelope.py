@@ -76,6 +76,8 @@ class Entry:
     duration: float = 0.0  # seconds the original call took
     cost: float | None = None  # USD the original call cost, None if unknown
     usage: dict[str, Any] | None = field(default=None)  # provider, model, token counts
+    #: What the call asked (kept in record mode, for export and review); ``None`` otherwise.
+    request: Any = None
 
 
 def _mac(secret: bytes, key: str, body: bytes) -> bytes:
@@ -92,20 +94,22 @@ def encode(
 ) -> bytes:
     """The stored bytes of ``entry``; :class:`EntryTooLarge` when, uncompressed, they would be
     over ``limit`` bytes (what :func:`decode` will inflate is bounded by the same limit)."""
-    # A JSON array, not an object: unpacking it is the cheapest decode there is.
-    body = orjson.dumps(
-        [
-            VERSION,
-            entry.tag,
-            entry.created,
-            entry.expires,
-            entry.stale_until,
-            entry.duration,
-            entry.cost,
-            entry.usage,
-            entry.payload,
-        ]
-    )
+    # A JSON array, not an object: unpacking it is the cheapest decode there is. The request,
+    # when kept, is a tenth item: entries without one are byte for byte as before.
+    fields = [
+        VERSION,
+        entry.tag,
+        entry.created,
+        entry.expires,
+        entry.stale_until,
+        entry.duration,
+        entry.cost,
+        entry.usage,
+        entry.payload,
+    ]
+    if entry.request is not None:
+        fields.append(entry.request)
+    body = orjson.dumps(fields)
     head = _HEAD if secret is None else _HEAD + _MAC
     if limit is not None and head + len(body) > limit:
         raise EntryTooLarge(head + len(body), limit)
@@ -171,8 +175,10 @@ def decode(key: str, data: bytes, secret: bytes | None = None, limit: int = DEFA
     if head in (_PLAIN_Z, _SIGNED_Z):
         body = _inflate(body, limit)
     try:
-        version, tag, created, expires, stale_until, duration, cost, usage, payload = orjson.loads(
-            body
+        fields = orjson.loads(body)
+        request = fields[9] if type(fields) is list and len(fields) == 10 else None
+        version, tag, created, expires, stale_until, duration, cost, usage, payload = (
+            fields[:9] if request is not None else fields
         )
     except (orjson.JSONDecodeError, ValueError, TypeError):
         raise BadEntry("body is not an entry") from None
@@ -187,4 +193,4 @@ def decode(key: str, data: bytes, secret: bytes | None = None, limit: int = DEFA
         or not (usage is None or type(usage) is dict)
     ):
         raise BadEntry("body does not have the fields of an entry")
-    return Entry(payload, tag, created, expires, stale_until, duration, cost, usage)
+    return Entry(payload, tag, created, expires, stale_until, duration, cost, usage, request)

@@ -6,7 +6,14 @@ or setting. Backend failures, corrupt entries and timeouts never reach a caller;
 
 from __future__ import annotations
 
-__all__ = ["AICacheError", "BackendError", "ConfigError", "KeyBuildError", "reason"]
+__all__ = [
+    "AICacheError",
+    "BackendError",
+    "ConfigError",
+    "KeyBuildError",
+    "ReplayMiss",
+    "reason",
+]
 
 
 class AICacheError(Exception):
@@ -27,6 +34,11 @@ class ConfigError(AICacheError, ValueError):
 
 class BackendError(AICacheError):
     """A storage tier failed. Raised by backends, always caught by the chain, never by callers."""
+
+
+class ReplayMiss(AICacheError, LookupError):
+    """Replay mode (``AI_CACHE_MODE=replay``) found no entry for a call: rather than reach the
+    provider, the call fails. The message names the call, its key and what it asked."""
 
 
 def reason(exc: BaseException) -> str:

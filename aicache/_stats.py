@@ -48,6 +48,7 @@ class Counters:
     refresh_failures: int = 0  # background refreshes (stale-while-revalidate) that raised
     failures: int = 0  # real calls that raised (for cached clients: after their retries)
     streams_incomplete: int = 0  # streams abandoned, cut or raising before their end: not stored
+    replay_misses: int = 0  # calls replay mode refused (AI_CACHE_MODE=replay): nothing recorded
     cost_saved_usd: float = 0.0
     cost_spent_usd: float = 0.0
     time_saved_s: float = 0.0

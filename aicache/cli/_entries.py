@@ -19,10 +19,11 @@ from .._policy import freshness
 from ..backends import Backend
 from ._common import FAILURE, OK, Tiers, UsageError, namespaces_of, open_tiers, run, settings
 
-__all__ = ["cmd_clear", "cmd_inspect"]
+__all__ = ["cmd_clear", "cmd_inspect", "entry_prefix"]
 
 
-def _prefix(config: CacheConfig, function: str | None) -> str:
+def entry_prefix(config: CacheConfig, function: str | None) -> str:
+    """``aicache:<namespace>:`` (and ``<function>:``): the keys a command works on."""
     prefix = f"{KEY_PREFIX}:{config.namespace}:"
     if function:
         if ":" in function:
@@ -63,7 +64,7 @@ def _confirm(question: str) -> bool:
 
 def cmd_clear(args: argparse.Namespace) -> int:
     config = settings(args)
-    prefix = _prefix(config, args.function)
+    prefix = entry_prefix(config, args.function)
     what = f"function {args.function} in " if args.function else ""
     what += f"namespace {config.namespace!r}"
 
@@ -207,7 +208,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         )
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    prefix = _prefix(config, args.function)
+    prefix = entry_prefix(config, args.function)
     survey = not args.key and not args.json and not _namespace_given(args)
 
     async def go() -> tuple[list[dict[str, Any]], dict[str, dict[str, int]], Tiers]:

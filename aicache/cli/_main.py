@@ -16,6 +16,8 @@ from .._errors import ConfigError, reason
 from ._common import FAILURE, OK, USAGE, UsageError
 from ._demo import cmd_demo
 from ._entries import cmd_clear, cmd_inspect
+from ._export import cmd_export
+from ._import import cmd_import
 from ._simulate import cmd_simulate
 from ._stats import cmd_stats
 from ._warm import cmd_warm
@@ -92,6 +94,36 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     )
     p.add_argument("--refresh", action="store_true", help="call again even when already cached")
     p.set_defaults(run=cmd_warm)
+
+    p = commands["export"] = sub.add_parser(
+        "export",
+        parents=[common, namespaced],
+        help="write a namespace's entries to a portable JSON-lines file",
+        description="Write the live entries of one namespace (or one function) of the shared "
+        "tiers to FILE, one JSON object a line, sorted by key: the key, the request that made "
+        "the entry (kept when it was stored with AI_CACHE_MODE=record), the result and its "
+        "cost. With AI_CACHE_SECRET set, every line is signed. Read it back with aicache import.",
+    )
+    p.add_argument("file", metavar="FILE.jsonl", help="where to write ('-': stdout)")
+    p.add_argument("--function", metavar="F", help="only this function's entries (module.qualname)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.set_defaults(run=cmd_export)
+
+    p = commands["import"] = sub.add_parser(
+        "import",
+        parents=[common],
+        help="write the entries of an exported JSON-lines file into the shared tiers",
+        description="Write the entries of FILE (made by aicache export) into the shared tiers, "
+        "under their own keys (namespaces included). With AI_CACHE_SECRET set, every line must "
+        "carry a signature made with that secret. Each entry keeps its recorded lifetime "
+        "(expired ones are left out) unless --ttl gives a new one.",
+    )
+    p.add_argument("file", metavar="FILE.jsonl", help="entries to import ('-': stdin)")
+    p.add_argument("--ttl", type=float, metavar="SECONDS", help="fresh for this long from now")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="leave out bad lines instead of stopping"
+    )
+    p.set_defaults(run=cmd_import)
 
     p = commands["demo"] = sub.add_parser(
         "demo",

@@ -209,6 +209,24 @@ class Adapter(ABC):
         """The :class:`~aicache.providers._streams.Shape` of a recorded call's answers."""
         raise NotImplementedError
 
+    def items(self, path: str, call: dict[str, Any]) -> list[Any] | None:
+        """The inputs of a call whose list input is cached per item (embeddings), or ``None``:
+        the call is cached as one response. See :mod:`aicache.providers._batches`."""
+        return None
+
+    def with_items(self, path: str, call: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+        """``call`` sending only ``items`` (a per-item call, see :meth:`items`)."""
+        raise NotImplementedError
+
+    def split(self, path: str, response: Any) -> list[Any]:
+        """Each input's answer in ``response`` as plain JSON data (a per-item call)."""
+        raise NotImplementedError
+
+    def join(self, path: str, call: dict[str, Any], answers: list[Any], billed: int) -> Any:
+        """One response of the SDK's type with ``answers`` in order and ``billed`` input tokens
+        as its usage (a per-item call)."""
+        raise NotImplementedError
+
     def finish(self, value: Any, call: dict[str, Any]) -> Any:
         """Fix up a value rebuilt from the cache (e.g. fields the SDK derives from the request)."""
         return value

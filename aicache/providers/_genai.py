@@ -45,6 +45,7 @@ _TRANSPORT = {
     "aiohttp_client",
 }
 _STREAM = "aio.models.generate_content_stream"
+_EMBED = "aio.models.embed_content"
 _CONFIGS: dict[str, Any] = {
     "generate_content": types.GenerateContentConfig,
     "generate_content_stream": types.GenerateContentConfig,
@@ -248,6 +249,26 @@ class GenaiAdapter(Adapter):
                 except ValueError:
                     return None
         return None
+
+    # -- per-item embeddings (see _batches.py) -------------------------------------------------
+
+    def items(self, path: str, call: dict[str, Any]) -> list[Any] | None:
+        given = call.get("contents")
+        if path != _EMBED or not isinstance(given, list) or not given:
+            return None
+        return list(given) if all(isinstance(x, str) for x in given) else None
+
+    def with_items(self, path: str, call: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+        return {**call, "contents": items}
+
+    def split(self, path: str, response: Any) -> list[Any]:
+        return [e.model_dump(mode="json", exclude_none=True) for e in response.embeddings or []]
+
+    def join(self, path: str, call: dict[str, Any], answers: list[Any], billed: int) -> Any:
+        return types.EmbedContentResponse(
+            embeddings=[types.ContentEmbedding.model_validate(a) for a in answers],
+            usage_metadata=types.UsageMetadata(prompt_token_count=billed, total_token_count=billed),
+        )
 
     def finish(self, value: Any, call: dict[str, Any]) -> Any:
         if not isinstance(value, types.GenerateContentResponse) or value.parsed is not None:

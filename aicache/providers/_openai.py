@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 import openai
 from openai.lib.streaming.chat import ChatCompletionStreamState
-from openai.types import CreateEmbeddingResponse
+from openai.types import CreateEmbeddingResponse, Embedding
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.create_embedding_response import Usage as EmbeddingUsage
 from openai.types.responses import Response
 
 from ._base import Tokens, tokens
@@ -18,6 +19,8 @@ from ._stainless import Events, StainlessAdapter, register
 __all__ = ["OpenAIAdapter"]
 
 register(ChatCompletion, Response, CreateEmbeddingResponse)
+
+_EMBED = "embeddings.create"
 
 #: Finish reasons of a choice that was cut off or withheld.
 _CUT = frozenset({"length", "content_filter"})
@@ -111,3 +114,32 @@ class OpenAIAdapter(StainlessAdapter):
         if isinstance(response, CreateEmbeddingResponse):
             return bool(response.data)
         return response is not None
+
+    # -- per-item embeddings (see _batches.py) -------------------------------------------------
+
+    def items(self, path: str, call: dict[str, Any]) -> list[Any] | None:
+        given = call.get("input")
+        if path != _EMBED or not isinstance(given, list) or not given:
+            return None
+        if all(isinstance(x, str) for x in given) or all(isinstance(x, list) for x in given):
+            return list(given)  # strings, or token lists; a list of ints is one input
+        return None
+
+    def with_items(self, path: str, call: dict[str, Any], items: list[Any]) -> dict[str, Any]:
+        return {**call, "input": items}
+
+    def split(self, path: str, response: Any) -> list[Any]:
+        data = sorted(response.data, key=lambda d: d.index)
+        return [{"embedding": d.embedding, "model": response.model} for d in data]
+
+    def join(self, path: str, call: dict[str, Any], answers: list[Any], billed: int) -> Any:
+        model = next((a["model"] for a in answers if a.get("model")), self.model(call))
+        return CreateEmbeddingResponse.model_construct(
+            data=[
+                Embedding.model_construct(embedding=a["embedding"], index=i, object="embedding")
+                for i, a in enumerate(answers)
+            ],
+            model=model,
+            object="list",
+            usage=EmbeddingUsage(prompt_tokens=billed, total_tokens=billed),
+        )

@@ -8,6 +8,7 @@ settings generation, not per call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 from .. import _stats
 from .._cache import AICache
 from .._config import generation, get_config
+from .._controls import CALL_CONTROLS, KEEP, Overrides, applied, overrides, take_controls
 from .._keys import ArgumentBinder, check_name, make_key
 from .._log import warn_once
 from .._policy import Cost, Policy
@@ -25,13 +27,13 @@ from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
+from ._batches import answer_batch
 from ._retry import Retry, TenacityRetry
 from ._streams import Opened, Streams, Tap
 from ._wire import WireTransport, mark
 
-__all__ = ["BYPASS", "Binding", "CachedClient", "CachedMethod", "Options"]
+__all__ = ["Binding", "CachedClient", "CachedMethod", "Options"]
 
-BYPASS = "bypass_cache"
 #: ``ttl=`` left at its default: the configured ttl.
 TTL_DEFAULT: Any = object()
 
@@ -60,7 +62,9 @@ class Binding:
             for path in adapter.cached | adapter.managers | adapter.refused.keys()
             for i in range(1, path.count(".") + 1)
         )
-        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], ArgumentBinder]] = {}
+        self._methods: dict[
+            str, tuple[Callable[..., Awaitable[Any]], ArgumentBinder, frozenset[str]]
+        ] = {}
         self._generation = -1
         self._cache: AICache | None = None
         self._namespace = ""
@@ -86,14 +90,28 @@ class Binding:
             self._generation = gen
         return self._cache
 
-    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], ArgumentBinder]:
+    def _method(
+        self, path: str
+    ) -> tuple[Callable[..., Awaitable[Any]], ArgumentBinder, frozenset[str]]:
+        """The real method, its argument binder, and the per-call controls it accepts (those
+        that are not arguments of its own)."""
         found = self._methods.get(path)
         if found is None:
             fn = self.adapter.target(path, sdk_retries=self.options.retry is None)
-            found = self._methods[path] = (fn, ArgumentBinder(inspect.signature(fn)))
+            signature = inspect.signature(fn)
+            controls = CALL_CONTROLS - signature.parameters.keys()
+            found = self._methods[path] = (fn, ArgumentBinder(signature), controls)
         return found
 
     def _policy(self, label: _stats.Label) -> Policy:
+        """The policy of ``label``, with the ttl chosen by ``cache_control`` or the call."""
+        over = overrides()
+        policy = self._policy_of(label)
+        if over is None or over.ttl is KEEP or over.ttl == policy.ttl:
+            return policy
+        return dataclasses.replace(policy, ttl=over.ttl)
+
+    def _policy_of(self, label: _stats.Label) -> Policy:
         policy = self._policies.get(label)
         if policy is None:
             opts = self.options
@@ -119,12 +137,26 @@ class Binding:
         return usd, {"provider": provider, "model": answered or asked, "tokens": tokens}
 
     def _key(self, path: str, call: dict[str, Any], label: _stats.Label) -> str | None:
+        found = self._keyed(path, call, label)
+        return None if found is None else found[0]
+
+    def _keyed(
+        self, path: str, call: dict[str, Any], label: _stats.Label, item: bool = False
+    ) -> tuple[str, dict[str, Any]] | None:
+        """``(key, the document it hashes)`` under the namespace in force, or ``None``: the call
+        is not cached. ``item``: the key of one input of a per-item call."""
         try:
             request = self.adapter.request(path, call)
             if request is None:
                 return None
-            document = {"client": self.adapter.scope, "request": request}
-            return make_key(self._namespace, label[0], document)
+            document: dict[str, Any] = {"client": self.adapter.scope, "request": request}
+            if item:
+                document["item"] = True
+            over = overrides()
+            namespace = (
+                self._namespace if over is None or over.namespace is None else over.namespace
+            )
+            return make_key(namespace, label[0], document), document
         except Exception as exc:  # an argument we cannot key: the SDK has the last word on it
             kind = type(exc).__name__
             warn_once(
@@ -168,10 +200,14 @@ class Binding:
 
     def _bound(
         self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[Callable[..., Any], dict[str, Any], _stats.Label, bool]:
-        """The real method, the call's arguments by name, its stats label, and its bypass."""
-        bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in kwargs else False
-        fn, binder = self._method(path)
+    ) -> tuple[Callable[..., Any], dict[str, Any], _stats.Label, bool, Overrides | None]:
+        """The real method, the call's arguments by name, its stats label, its bypass, and the
+        namespace and ttl in force for it."""
+        fn, binder, controls = self._method(path)
+        if kwargs and not controls.isdisjoint(kwargs):
+            bypass, over = take_controls(kwargs, controls)
+        else:
+            bypass, over = False, overrides()
         call = binder.bind(args, kwargs)
         for name, value in call.items():
             if isinstance(value, Iterator):  # keying would use up a one-shot iterator
@@ -182,6 +218,7 @@ class Binding:
             call,
             (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)),
             bypass,
+            over,
         )
 
     def _recorded(
@@ -247,12 +284,26 @@ class Binding:
 
     def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
-        fn, call, label, bypass = self._bound(path, args, kwargs)
-        fn, call = self._recorded(path, fn, call, label, bypass)
+        fn, call, label, bypass, over = self._bound(path, args, kwargs)
+        with applied(over):
+            fn, call = self._recorded(path, fn, call, label, bypass)
         return fn(**call)
 
     async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fn, call, label, bypass = self._bound(path, args, kwargs)
+        fn, call, label, bypass, over = self._bound(path, args, kwargs)
+        if over is overrides():
+            return await self._call(path, fn, call, label, bypass)
+        with applied(over):  # this call's own namespace= / ttl=
+            return await self._call(path, fn, call, label, bypass)
+
+    async def _call(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> Any:
         adapter = self.adapter
         if adapter.records(path, call):
             if hasattr(adapter, "replay"):
@@ -263,11 +314,27 @@ class Binding:
         cache = self._resolve()
         if cache is None:
             return await run()
-        key = self._key(path, call, label)
-        if key is None:
+        items = adapter.items(path, call)
+        if items is not None:
+            return await answer_batch(
+                cache,
+                adapter,
+                path,
+                call,
+                items,
+                key_of=functools.partial(self._keyed, path, label=label, item=True),
+                invoke=functools.partial(self._invoke, fn, label=label),
+                cost=functools.partial(self._cost, label[2]),
+                policy=self._policy(label),
+                bypass=bypass,
+            )
+        keyed = self._keyed(path, call, label)
+        if keyed is None:
             _stats.count(label, "uncached")
             return await run()
-        value = await cache.call(key, run, self._policy(label), bypass=bypass)
+        key, document = keyed
+        request = document if cache.wants_request else None
+        value = await cache.call(key, run, self._policy(label), bypass=bypass, request=request)
         try:
             return adapter.finish(value, call)
         except Exception as exc:  # a rebuilt detail is not worth failing the call for
@@ -276,7 +343,8 @@ class Binding:
 
 
 class CachedMethod:
-    """A cached method: call it as the SDK's own, plus ``bypass_cache=True``."""
+    """A cached method: call it as the SDK's own, plus ``bypass_cache=True``, ``namespace=``
+    and ``ttl=`` (where the SDK method has no argument of that name)."""
 
     __slots__ = ("__wrapped__", "_binding", "_path")
 

@@ -211,6 +211,8 @@ class Streams:
                 tap = Tap(feed, self._leave)
                 await self._ready(tap)
                 return tap
+        if cache is not None:
+            cache.replay_miss(key, label)
         _stats.miss(label, bypass=fresh)
         feed = Feed(shape)
         if not fresh:
