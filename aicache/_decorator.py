@@ -172,7 +172,7 @@ class CachedFunction(Generic[P, R]):
         # _invoke inlined: this is the hit path.
         setup = self._setup
         if kwargs and not setup.controls.isdisjoint(kwargs):
-            bypass, over = take_controls(kwargs, setup.controls)  # type: ignore[arg-type]
+            bypass, over = take_controls(kwargs, setup.controls)
         else:
             bypass, over = False, overrides()
         if self._instance is not _UNBOUND:

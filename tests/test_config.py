@@ -38,6 +38,7 @@ VALID: dict[str, tuple[str, str, Any]] = {
     "AI_CACHE_LOCK_LEASE_S": ("2.5", "lock_lease", 2.5),
     "AI_CACHE_LOCK_WAIT_S": ("30", "lock_wait", 30.0),
     "AI_CACHE_PRICES": ("/etc/prices.json", "prices_file", Path("/etc/prices.json")),
+    "AI_CACHE_MODE": ("REPLAY", "mode", "replay"),
 }
 
 # Values each variable must refuse (variables that take any text have none).
@@ -67,6 +68,7 @@ INVALID: list[tuple[str, str]] = [
     ("AI_CACHE_LOCK", "2"),
     ("AI_CACHE_LOCK_LEASE_S", "0"),
     ("AI_CACHE_LOCK_WAIT_S", "soon"),
+    ("AI_CACHE_MODE", "rewind"),
 ]
 
 

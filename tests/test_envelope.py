@@ -98,7 +98,7 @@ GOOD = [1, None, 1.0, None, None, 0.0, None, None, {"p": 1}]
         pytest.param(_body(2, *GOOD[1:]), id="wrong-version"),
         pytest.param(_body("1", *GOOD[1:]), id="version-as-text"),
         pytest.param(_body(*GOOD[:-1]), id="field-missing"),
-        pytest.param(_body(*GOOD, "extra"), id="field-extra"),
+        pytest.param(_body(*GOOD, {"request": 1}, "extra"), id="field-extra"),
         pytest.param(
             b"aic1:" + orjson.dumps(dict(enumerate(GOOD)), option=orjson.OPT_NON_STR_KEYS),
             id="object",
@@ -269,3 +269,13 @@ def test_a_tampered_compressed_entry_is_caught_before_it_is_inflated() -> None:
     data[-3] ^= 1
     with pytest.raises(TamperedEntry):
         decode(KEY, bytes(data), SECRET)
+
+
+def test_an_entry_keeps_its_request_as_a_tenth_item() -> None:
+    asked = {"function": "f", "arguments": {"x": 1}}
+    entry = Entry({"p": 1}, None, 1.0, None, None, 0.0, request=asked)
+    data = encode(KEY, entry)
+    assert orjson.loads(data[5:])[9] == asked
+    assert decode(KEY, data).request == asked
+    assert decode(KEY, encode(KEY, Entry({"p": 1}))).request is None
+    assert len(orjson.loads(encode(KEY, Entry({"p": 1}))[5:])) == 9  # as before without one

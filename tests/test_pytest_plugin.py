@@ -5,12 +5,16 @@ and fails in CI on a call it has no record of."""
 
 from __future__ import annotations
 
+import socket
+
 import orjson
 import pytest
 
 pytest_plugins = ["pytester"]
 
 TEST_FILE = """
+import os
+
 import openai
 import pytest
 
@@ -22,7 +26,8 @@ PROMPT = "Describe the groove of this track."
 
 @pytest.mark.asyncio
 async def test_describe(aicache_replay):
-    async with ProviderSimulator() as sim:
+    # A fixed port: the API host is part of every key, as api.openai.com would be.
+    async with ProviderSimulator(port=int(os.environ["SIM_PORT"])) as sim:
         client = cached_client(
             openai.AsyncOpenAI(api_key="sk-test", base_url=sim.base_url + "/v1", max_retries=0)
         )
@@ -36,10 +41,18 @@ async def test_describe(aicache_replay):
 RECORDS = "aicache_records/test_app/test_describe.jsonl"
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 @pytest.fixture
 def app(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("AI_CACHE_MODE", raising=False)
+    monkeypatch.setenv("SIM_PORT", str(_free_port()))
     pytester.makepyfile(test_app=TEST_FILE)
     return pytester
 
@@ -69,26 +82,24 @@ def test_plugin_records_then_replays_in_ci(
     assert records.read_bytes().splitlines() == [line]  # replay never writes the file
 
 
-def test_plugin_fails_a_call_with_no_record_in_ci(
+def test_plugin_fails_a_call_with_no_record_in_ci_until_recorded_outside_it(
     app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _run(app).assert_outcomes(passed=1)
     test_file = app.path / "test_app.py"
     test_file.write_text(test_file.read_text().replace("this track", "another track"))
     monkeypatch.setenv("CI", "true")
-    result = _run(app)
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(
+    failed = _run(app)
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(
         ["*ReplayMiss: aicache replay: no recorded entry for openai.chat.completions.create*"]
     )
-    assert "another track" in result.stdout.str()
+    assert "another track" in failed.stdout.str()  # the call that has no record
 
-
-def test_plugin_records_new_calls_beside_the_old_outside_ci(app: pytest.Pytester) -> None:
+    monkeypatch.delenv("CI")
+    recorded = _run(app)
+    recorded.assert_outcomes(passed=1)
+    recorded.stdout.fnmatch_lines(["*MODE record SENT 1*"])
+    assert len((app.path / RECORDS).read_bytes().splitlines()) == 2  # beside the old one
+    monkeypatch.setenv("CI", "true")
     _run(app).assert_outcomes(passed=1)
-    test_file = app.path / "test_app.py"
-    test_file.write_text(test_file.read_text().replace("this track", "another track"))
-    result = _run(app)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*MODE record SENT 1*"])
-    assert len((app.path / RECORDS).read_bytes().splitlines()) == 2
