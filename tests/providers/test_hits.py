@@ -64,8 +64,9 @@ METHODS = [
         "raw_openai",
         "openai.embeddings.create",
         CreateEmbeddingResponse,
+        # One string: a list of inputs is cached per input (test_embedding_items.py).
         lambda c, **kw: c.embeddings.create(
-            model="text-embedding-3-small", input=["bright", "warm"], **kw
+            model="text-embedding-3-small", input="bright and warm", **kw
         ),
         id="openai-embeddings",
     ),
@@ -83,7 +84,7 @@ METHODS = [
         "gemini.aio.models.embed_content",
         types.EmbedContentResponse,
         lambda c, **kw: c.aio.models.embed_content(
-            model="gemini-embedding-001", contents=["bright", "warm"], **kw
+            model="gemini-embedding-001", contents="bright and warm", **kw
         ),
         id="genai-embed",
     ),
