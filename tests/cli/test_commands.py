@@ -198,5 +198,5 @@ def test_help_lists_every_command() -> None:
         [sys.executable, "-m", "aicache", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
-    for command in ("stats", "clear", "inspect", "warm", "demo", "simulate"):
+    for command in ("stats", "clear", "inspect", "warm", "export", "import", "demo", "simulate"):
         assert command in done.stdout
