@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigError
+from .._errors import ConfigError, EntryError, WriteRefused
 from ._base import Backend
 from ._memory import MemoryBackend
 
@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "BackendSpec",
+    "EntryError",
     "FileBackend",
     "MemoryBackend",
     "RedisBackend",
+    "WriteRefused",
     "build_backends",
 ]
 
@@ -50,7 +52,11 @@ def named_backend(name: str, config: CacheConfig) -> Backend:
     if name == "file":
         from ._file import FileBackend
 
-        return FileBackend(config.cache_dir, max_bytes=config.file_max_bytes)
+        return FileBackend(
+            config.cache_dir,
+            max_bytes=config.file_max_bytes,
+            max_entry_bytes=config.max_entry_bytes,
+        )
     if name == "redis":
         if not config.redis_url:
             raise ConfigError("backend 'redis' needs a URL: set REDIS_URL or redis_url=...")
