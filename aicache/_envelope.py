@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,12 +70,23 @@ def encode(key: str, entry: Entry, secret: bytes | None = None) -> bytes:
     return _SIGNED + _mac(secret, key, body) + body
 
 
+def _signed_by(mac: bytes, key: str, body: bytes, secret: bytes, previous: Sequence[bytes]) -> bool:
+    if hmac.compare_digest(mac, _mac(secret, key, body)):
+        return True
+    return any(hmac.compare_digest(mac, _mac(old, key, body)) for old in previous)
+
+
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 
 
-def decode(key: str, data: bytes, secret: bytes | None = None) -> Entry:
-    """Parse and check stored bytes; raise :class:`BadEntry` or :class:`TamperedEntry`."""
+def decode(
+    key: str, data: bytes, secret: bytes | None = None, previous: Sequence[bytes] = ()
+) -> Entry:
+    """Parse and check stored bytes; raise :class:`BadEntry` or :class:`TamperedEntry`.
+
+    An entry signed with ``secret`` or with one of the ``previous`` secrets (a rotation in
+    progress) passes."""
     head = data[:_HEAD]
     if head == _PLAIN:
         if secret is not None:
@@ -82,8 +94,8 @@ def decode(key: str, data: bytes, secret: bytes | None = None) -> Entry:
         body = data[_HEAD:]
     elif head == _SIGNED:
         body = data[_HEAD + _MAC :]
-        if secret is not None and not hmac.compare_digest(
-            data[_HEAD : _HEAD + _MAC], _mac(secret, key, body)
+        if secret is not None and not _signed_by(
+            data[_HEAD : _HEAD + _MAC], key, body, secret, previous
         ):
             raise TamperedEntry("signature does not match")
     else:

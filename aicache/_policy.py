@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-import math
 from datetime import timedelta
 
 from ._envelope import Entry
 from ._errors import ConfigError
 
-__all__ = ["Freshness", "freshness", "lifetimes", "seconds"]
+__all__ = ["MAX_TTL", "Freshness", "freshness", "lifetimes", "seconds"]
+
+#: The longest ``ttl`` or ``stale_ttl``: 100 years. Longer ones overflow Redis's expiry time
+#: (``value is not an integer or out of range``); ``None`` keeps an entry until it is evicted.
+MAX_TTL = 100 * 365.25 * 86400
 
 
 class Freshness(enum.Enum):
@@ -52,11 +55,11 @@ def seconds(name: str, value: float | timedelta | None, *, allow_none: bool = Tr
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not 0 < value < math.inf  # an infinite ttl is None ("until evicted")
+        or not 0 < value <= MAX_TTL  # an infinite ttl is None ("until evicted")
     ):
         forever = " (or None: until evicted)" if allow_none else ""
         raise ConfigError(
-            f"{name} must be a positive, finite number of seconds or a timedelta{forever}, "
-            f"not {value!r}"
+            f"{name} must be a positive number of seconds up to {MAX_TTL:.0f} (100 years) or a "
+            f"timedelta{forever}, not {value!r}"
         )
     return float(value)
