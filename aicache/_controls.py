@@ -106,7 +106,9 @@ def take_controls(kwargs: dict[str, Any], names: frozenset[str]) -> tuple[bool, 
     """Pop one call's controls (those of ``names``: ``bypass_cache``, ``namespace``, ``ttl``)
     from ``kwargs``: ``(bypass, the overrides in force for this call or None)``. A bad
     ``namespace`` or ``ttl`` is a :class:`~aicache.ConfigError` naming the argument."""
-    bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in names else False
+    bypass = kwargs.pop(BYPASS, False) if BYPASS in names else False
+    if bypass is not False and bypass is not True:
+        raise TypeError(f"{BYPASS}= takes True or False, not {bypass!r}")
     namespace = kwargs.pop("namespace", None) if "namespace" in names else None
     ttl = kwargs.pop("ttl", KEEP) if "ttl" in names else KEEP
     scope = _overrides.get()

@@ -127,11 +127,13 @@ async def export_entries(
     *,
     secret: bytes | None,
     max_entry_bytes: int,
+    previous: Sequence[bytes] = (),
     file_secret: bytes | None = None,
 ) -> Exported:
     """The live entries under ``prefix`` in ``tiers`` as lines (signed with ``file_secret``,
-    default ``secret``), sorted by key. Where tiers hold the same key, the first tier's entry
-    is taken. Expired, corrupt and tampered entries are left out and counted."""
+    default ``secret``), sorted by key. Entries signed with a ``previous`` secret are read too.
+    Where tiers hold the same key, the first tier's entry is taken. Expired, corrupt and
+    tampered entries are left out and counted."""
     out = Exported()
     sign = secret if file_secret is None else file_secret
     now = _clock.now()
@@ -146,7 +148,7 @@ async def export_entries(
                 continue
             seen.add(key)
             try:
-                entry = decode(key, data, secret, max_entry_bytes)
+                entry = decode(key, data, secret, previous=previous, limit=max_entry_bytes)
             except BadEntry as exc:
                 _skip(out.skipped, "tampered" if isinstance(exc, TamperedEntry) else "corrupt")
                 continue

@@ -124,7 +124,11 @@ async def _collect(config: CacheConfig) -> list[bytes]:
     tiers = build_backends("file", config)
     try:
         found = await export_entries(
-            tiers, f"{KEY_PREFIX}:", secret=config.secret, max_entry_bytes=config.max_entry_bytes
+            tiers,
+            f"{KEY_PREFIX}:",
+            secret=config.secret,
+            max_entry_bytes=config.max_entry_bytes,
+            previous=config.secret_previous,
         )
         return found.lines
     finally:

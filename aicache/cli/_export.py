@@ -31,6 +31,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 prefix,
                 secret=config.secret,
                 max_entry_bytes=config.max_entry_bytes,
+                previous=config.secret_previous,
             )
             return found.lines, found.skipped, tiers.warning()
         finally:
