@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 import aicache
-from aicache import AICache, CacheConfig, ConfigError, ai_cached, cache_control
+from aicache import AICache, ConfigError, ai_cached, cache_control
 
 if TYPE_CHECKING:
     from conftest import Clock, RedisServer
@@ -167,7 +167,7 @@ async def test_a_parameter_named_namespace_or_ttl_keeps_its_meaning() -> None:
 
 
 async def test_config_namespace_default_still_applies_without_controls() -> None:
-    aicache.configure(CacheConfig(namespace="app"))
+    aicache.configure(namespace="app")
     answer, _ = _counting()
     assert answer.cache.key("q").startswith("aicache:app:tenancy.answer:")
     with cache_control(namespace="tenant-a"):
