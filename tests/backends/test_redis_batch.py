@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
 
 from aicache import ai_cached
-from aicache.backends import RedisBackend
+from aicache.backends import EntryError, RedisBackend
 
 PREFIX = "aicache:batch:f:"
 
@@ -80,7 +79,7 @@ async def test_an_error_in_a_batch_reaches_only_its_own_caller(redis_server: Any
         tier.get(PREFIX + "fine"),
         return_exceptions=True,
     )
-    assert isinstance(results[0], ResponseError)
+    assert isinstance(results[0], EntryError)  # WRONGTYPE, for this key only
     assert results[1:] == [None, b"ok"]
     await tier.close()
 
