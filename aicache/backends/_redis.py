@@ -294,7 +294,8 @@ class RedisBackend(Backend):
     def leases(
         self, *, lease: float, wait: float, failed: Callable[[Exception], None]
     ) -> RedisLeases:
-        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
+        sharded = self.target.mode == "cluster"
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed, sharded=sharded)
 
     async def delete(self, key: str) -> bool:
         client = await self.client()

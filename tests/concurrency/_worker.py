@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 import aicache
 from aicache import ai_cached
-from aicache.backends._redis_lease import DONE_PREFIX
+from aicache.backends._redis_lease import done_channel
 
 
 async def main(mode: str, url: str, callers: int, waiters: int) -> None:
@@ -42,7 +42,7 @@ async def main(mode: str, url: str, callers: int, waiters: int) -> None:
         if mode == "hang" and run == 1:
             await counter.set("test:holder", os.getpid())
             await asyncio.sleep(120)
-        channel = DONE_PREFIX + answer.cache.key(question)
+        channel = done_channel(answer.cache.key(question))
         deadline = time.monotonic() + (10 if mode == "stampede" else 0)
         while time.monotonic() < deadline:
             subscribed = await counter.pubsub_numsub(channel)
