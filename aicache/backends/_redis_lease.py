@@ -53,9 +53,12 @@ def done_channel(key: str) -> str:
     return f"{DONE_PREFIX}{{{key}}}"
 
 
-# Take the lease if it is free (0), else how many ms the holder's lease has left.
+# Take the lease if it is free (0), else how many ms the holder's lease has left. Already ours
+# counts as taken: a client that retries after a lost reply (the cluster client does) must not
+# then wait for itself.
 _ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('get', KEYS[1]) == ARGV[1] then return 0 end
 return redis.call('pttl', KEYS[1])
 """
 # Extend the lease only while it is still ours.
