@@ -8,10 +8,9 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import redis
+from test_warm import RECORDED, point_at, run_aicache, write_jsonl
 
 from aicache.simulator import ProviderSimulator
-
-from test_warm import RECORDED, _aicache, _point_at, _write
 
 if TYPE_CHECKING:
     from conftest import RedisClusterNodes
@@ -113,15 +112,15 @@ async def test_warm_into_a_cluster_then_inspect_finds_the_entries(
     rc = _on(shell, redis_cluster)
     try:
         async with ProviderSimulator() as sim:
-            _point_at(shell, sim)
-            path = _write(shell.workdir / "requests.jsonl", RECORDED)
-            code, out, err = await _aicache(shell, "warm", path)
+            point_at(shell, sim)
+            path = write_jsonl(shell.workdir / "requests.jsonl", RECORDED)
+            code, out, err = await run_aicache(shell, "warm", path)
             assert code == 0, err
             assert f"{len(RECORDED)} stored" in out, out
             assert sim.count() == len(RECORDED)
-            code, out, err = await _aicache(shell, "warm", path)
+            code, out, err = await run_aicache(shell, "warm", path)
             assert code == 0 and sim.count() == len(RECORDED)  # the second run: all hits
-            code, out, err = await _aicache(shell, "inspect", "--json")
+            code, out, err = await run_aicache(shell, "inspect", "--json")
             rows = json.loads(out)
             assert len([r for r in rows if r["tier"] == "redis"]) == len(RECORDED)
         assert sum(_entries_per_primary(redis_cluster, "aicache:")) == len(RECORDED)

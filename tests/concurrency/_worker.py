@@ -77,7 +77,9 @@ async def main(mode: str, url: str, callers: int, waiters: int) -> None:
     snap = aicache.stats.snapshot()
     report = {
         "pid": os.getpid(),
-        "ok": all(r == {"question": q, "answer": 42} for q, r in zip(questions, results, strict=True)),
+        "ok": all(
+            r == {"question": q, "answer": 42} for q, r in zip(questions, results, strict=True)
+        ),
         "distinct": len({id(r) for r in results}),
         "elapsed": elapsed,
         **{k: snap[k] for k in ("hits", "misses", "coalesced", "lock_waits", "stores")},
