@@ -136,7 +136,9 @@ class CachedFunction(Generic[P, R]):
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # _invoke inlined: this is the hit path.
-        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        bypass = kwargs.pop(BYPASS, False) if kwargs else False
+        if bypass is not False and bypass is not True:
+            raise TypeError(f"{BYPASS}= takes True or False, not {bypass!r}")
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         setup = self._setup

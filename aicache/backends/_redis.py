@@ -24,7 +24,14 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import AskError, ClusterCrossSlotError, MovedError
+    from redis.exceptions import (
+        AskError,
+        ClusterCrossSlotError,
+        MovedError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        ResponseError,
+    )
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -32,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the Redis tier needs the redis package: pip install 'aicache[redis]'"
     ) from exc
 
-from .._errors import BackendError, ConfigError
+from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import Backend
 from ._redis_lease import RedisLeases
@@ -293,18 +300,26 @@ class RedisBackend(Backend):
 
     async def get(self, key: str) -> bytes | None:
         pool = await self._pool()
-        value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        try:
+            value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        except ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):  # this key holds a list, a hash...: not ours
+                raise EntryError(f"Redis key holds another type: {exc}") from exc
+            raise
         if value is None or isinstance(value, bytes):
             return value
-        raise BackendError(f"Redis GET returned {type(value).__name__}, not bytes")
+        raise EntryError(f"Redis GET returned {type(value).__name__}, not bytes")
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pool = await self._pool()
-        if ttl is None or ttl > 0:
-            px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
-            await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
-        else:
-            await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        try:
+            if ttl is None or ttl > 0:
+                px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
+                await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
+            else:
+                await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        except (OutOfMemoryError, ReadOnlyError) as exc:  # maxmemory + noeviction; a replica
+            raise WriteRefused(f"Redis refused the store: {exc}") from exc
 
     def leases(
         self, *, lease: float, wait: float, failed: Callable[[Exception], None]
