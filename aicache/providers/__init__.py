@@ -66,6 +66,13 @@ def _adapter_class(client: Any) -> type[Adapter]:
                     f"{_INSTEAD[cls.__name__]}"
                 )
     kind = type(client)
+    if kind.__module__.split(".")[0] == "litellm":
+        raise TypeError(
+            f"cached_client does not wrap litellm.{kind.__qualname__}: LiteLLM caches through its "
+            "own seam; set litellm.cache = litellm.Cache(_backend=AICacheLiteLLM()) with "
+            "AICacheLiteLLM from aicache.integrations.litellm (pip install 'aicache[litellm]') "
+            "and call with caching=True"
+        )
     raise TypeError(
         f"cached_client does not know {kind.__module__}.{kind.__qualname__}; it wraps "
         "anthropic.AsyncAnthropic, openai.AsyncOpenAI / AsyncAzureOpenAI, google.genai.Client "
