@@ -42,7 +42,9 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         coro.close()
         raise RuntimeError("aicache: a sync cache method was called from inside an async one")
     # The caller's context goes along: cache_control switches and stats scopes are contextvars.
-    return asyncio.run_coroutine_threadsafe(_within(contextvars.copy_context(), coro), loop).result()
+    return asyncio.run_coroutine_threadsafe(
+        _within(contextvars.copy_context(), coro), loop
+    ).result()
 
 
 async def _within(context: contextvars.Context, coro: Coroutine[Any, Any, T]) -> T:

@@ -61,10 +61,10 @@ class Seam:
     def _namespace(self, cache: AICache) -> str:
         return self.namespace or cache.namespace
 
-    def _ttl(self, cache: AICache, ttl: float | None | Any) -> float | None:
+    def _ttl(self, cache: AICache, ttl: float | Any | None) -> float | None:
         if ttl is not TTL_DEFAULT:
-            return ttl  # type: ignore[no-any-return]
-        return cache.config.ttl if self.ttl is TTL_DEFAULT else self.ttl  # type: ignore[no-any-return]
+            return ttl
+        return cache.config.ttl if self.ttl is TTL_DEFAULT else self.ttl
 
     async def get(self, document: Any, label: _stats.Label) -> Any:
         """The value stored for ``document`` (a hit, counted), or ``None`` (a miss, counted)."""
@@ -86,7 +86,7 @@ class Seam:
         value: Any,
         label: _stats.Label,
         cost: Cost,
-        ttl: float | None | Any = TTL_DEFAULT,
+        ttl: float | Any | None = TTL_DEFAULT,
     ) -> bool:
         """Store ``value`` for ``document``; what it cost (``cost``) is counted as spent now and
         as saved on every hit. Returns whether any tier stored it."""

@@ -103,7 +103,7 @@ def _litellm_price(provider: str, model: str, usage: dict[str, Any]) -> float | 
     return total if total > 0 else None
 
 
-class AICacheLiteLLM(BaseCache):  # type: ignore[misc]
+class AICacheLiteLLM(BaseCache):
     """A ``litellm.Cache`` backend on aicache: ``litellm.Cache(_backend=AICacheLiteLLM())``.
 
     - ``ttl``: seconds (or a ``timedelta``) an entry lives when LiteLLM names none (its

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
-pytest.importorskip("langchain_core")  # the 'langchain' extra
-
 from langchain_core.caches import BaseCache
 from langchain_core.globals import set_llm_cache
 from langchain_core.messages import AIMessage

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import litellm
 import pytest
-
-litellm = pytest.importorskip("litellm")  # the 'litellm' extra
 
 import aicache
 from aicache import ProviderSimulator
@@ -49,6 +48,10 @@ def _anthropic(sim: ProviderSimulator) -> dict[str, Any]:
         "api_key": ANTHROPIC_KEY,
         "caching": True,
     }
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 async def _stored(count: int) -> None:
@@ -108,11 +111,11 @@ async def test_no_api_keys_in_keys_or_values(
     finally:
         litellm.cache = None
     assert sim.count("/v1/chat/completions") == 1
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert files
-    for path in files:
-        assert b"SECRET" not in path.read_bytes()
-        assert "SECRET" not in str(path)
+    stored = _files(tmp_path)
+    assert stored
+    for name, data in stored.items():
+        assert b"SECRET" not in data
+        assert "SECRET" not in name
 
 
 def test_sync_completion_hits(sim: ProviderSimulator, backend: AICacheLiteLLM) -> None:
@@ -122,9 +125,7 @@ def test_sync_completion_hits(sim: ProviderSimulator, backend: AICacheLiteLLM) -
     assert second.choices[0].message.content == first.choices[0].message.content
 
 
-async def test_litellm_ttl_is_the_entrys_lifetime(
-    sim: ProviderSimulator, clock: Any
-) -> None:
+async def test_litellm_ttl_is_the_entrys_lifetime(sim: ProviderSimulator, clock: Any) -> None:
     litellm.cache = litellm.Cache(_backend=AICacheLiteLLM(), ttl=60)
     try:
         await litellm.acompletion(**_openai(sim))
