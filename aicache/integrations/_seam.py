@@ -9,6 +9,7 @@ keys it (``aicache:<namespace>:<function>:<sha256>``), signs and stores it throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from .._cache import AICache, Cost, Policy
 from .._config import get_config
 from .._controls import switches
 from .._keys import KEY_PREFIX, check_name, make_key
+from .._log import warn_once
 from .._policy import seconds
 from .._shared import shared_cache
 from ..backends import BackendSpec
@@ -85,14 +87,19 @@ class Seam:
         document: Any,
         value: Any,
         label: _stats.Label,
-        cost: Cost,
+        priced: Callable[[], Cost],
         ttl: float | Any | None = TTL_DEFAULT,
     ) -> bool:
-        """Store ``value`` for ``document``; what it cost (``cost``) is counted as spent now and
-        as saved on every hit. Returns whether any tier stored it."""
+        """Store ``value`` for ``document``; what it cost (``priced()``) is counted as spent now
+        and as saved on every hit. Returns whether any tier stored it."""
         cache = self.cache()
         if cache is None or not switches()[1]:  # cache_control(write=False)
             return False
+        try:
+            cost = priced()
+        except Exception as exc:  # a price is not worth failing the framework's call for
+            warn_once(f"cost:{label}", "aicache: pricing %s failed: %r", label, exc)
+            cost = (None, None)
         _stats.spent(label, cost[0], cost[1].get("tokens") if cost[1] else None)
         policy = Policy(label, self._ttl(cache, ttl))
         return await cache.store(self.key(cache, document), value, policy, 0.0, cost)

@@ -14,6 +14,7 @@ configuration, stored signed in the configured tiers (memory, files, Redis), and
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -24,6 +25,7 @@ from langchain_core.messages import messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
 from .._cache import AICache, Cost
+from .._log import warn_once
 from .._pricing import cost_of
 from ..backends import BackendSpec
 from ..providers._base import tokens
@@ -122,12 +124,24 @@ class AICacheLangChain(BaseCache):
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         found = await self._seam.get([prompt, llm_string], _label(llm_string))
-        return None if found is None else _load(found)
+        if found is None:
+            return None
+        try:
+            return _load(found)
+        except Exception as exc:  # an entry LangChain cannot rebuild is a miss, not an error
+            warn_once(f"langchain-load:{type(exc)}", "aicache: unreadable LangChain entry: %r", exc)
+            return None
 
     async def aupdate(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         label = _label(llm_string)
-        cost = _cost(return_val, label)
-        await self._seam.put([prompt, llm_string], _dump(return_val), label, cost)
+        try:
+            document = _dump(return_val)
+        except Exception as exc:  # not storable: the caller has its answer all the same
+            warn_once(f"langchain-dump:{type(exc)}", "aicache: not caching generations: %r", exc)
+            return
+        await self._seam.put(
+            [prompt, llm_string], document, label, functools.partial(_cost, return_val, label)
+        )
 
     async def aclear(self, **kwargs: Any) -> None:
         """Remove every LangChain entry of this cache's namespace."""

@@ -14,6 +14,7 @@ the dollars a hit saved (from the usage LiteLLM reported, at aicache's prices, e
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -139,7 +140,8 @@ class AICacheLiteLLM(BaseCache):
 
     async def async_set_cache(self, key: str, value: Any, **kwargs: Any) -> None:
         label = _label(kwargs)
-        await self._seam.put(key, value, label, _cost(value, label), self._ttl(kwargs))
+        priced = functools.partial(_cost, value, label)
+        await self._seam.put(key, value, label, priced, self._ttl(kwargs))
 
     async def async_set_cache_pipeline(
         self, cache_list: Iterable[tuple[str, Any]], **kwargs: Any

@@ -11,7 +11,7 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCacheTestSuite
 
 import aicache
-from aicache import ProviderSimulator
+from aicache import ProviderSimulator, _keys
 from aicache.integrations.langchain import AICacheLangChain
 
 from .conftest import OPENAI_KEY
@@ -131,3 +131,19 @@ def test_sync_calls_count_in_the_callers_stats_scope(
         chat.invoke("Name a riff.")
     counted = scope.snapshot()
     assert counted["hits"] == 1 and counted["misses"] == 1
+
+
+async def test_an_entry_langchain_cannot_rebuild_is_a_miss() -> None:
+    cache = AICacheLangChain()
+    key = _keys.make_key("default", "langchain", ["p", "llm"])
+    bogus = {"v": 1, "generations": [{"message": {"type": "no-such-type", "data": {}}}]}
+    policy = aicache.Policy(("langchain", "", ""), ttl=60)
+    assert await aicache.AICache().store(key, bogus, policy, 0.0, (None, None))
+    assert await cache.alookup("p", "llm") is None
+
+
+async def test_sync_methods_work_inside_a_running_event_loop() -> None:
+    cache = AICacheLangChain()
+    cache.update("p", "llm", [Generation(text="from sync code")])  # blocks this loop: allowed
+    assert cache.lookup("p", "llm") == [Generation(text="from sync code")]
+    assert await cache.alookup("p", "llm") == [Generation(text="from sync code")]
