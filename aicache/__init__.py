@@ -11,16 +11,16 @@ See the README and ``docs/guide.md``.
 from __future__ import annotations
 
 from . import stats
-from ._cache import AICache, Policy
+from ._cache import AICache
+from ._codecs import register_type
 from ._config import CacheConfig, configure, get_config
 from ._controls import cache_control
 from ._decorator import CachedFunction, CacheHandle, ai_cached
 from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError
 from ._info import CacheInfo, cache_info
+from ._policy import Policy
 from ._pricing import Price, price_for, set_prices
 from ._shared import close, lifespan
-from ._simulator import ProviderSimulator
-from ._types import register_type
 from .backends import Backend, MemoryBackend
 from .providers import CachedClient, Retry, cached_client
 
@@ -41,7 +41,6 @@ __all__ = [
     "MemoryBackend",
     "Policy",
     "Price",
-    "ProviderSimulator",
     "Retry",
     "__version__",
     "ai_cached",

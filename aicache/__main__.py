@@ -1,5 +1,5 @@
 """``python -m aicache ...``: the same as the ``aicache`` command."""
 
-from ._cli import main
+from .cli import main
 
 raise SystemExit(main())

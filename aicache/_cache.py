@@ -1,109 +1,55 @@
-"""The cache core: look up, serve, or make one call for every concurrent caller and store it.
+"""The cache core: read, decide, serve or make one call for every concurrent caller, store.
 
 ``AICache`` is what ``@ai_cached`` and the provider clients are built on, and it can be used
-directly with keys made of plain parts. It owns a chain of tiers and the in-flight calls; the
-policy (what is fresh, what to store) and the format (envelope, types) live in their own modules.
+directly with keys made of plain parts. It drives the pieces and counts what happens: the tiers
+(``_chain``), the decisions (``_policy``), single-flight (``_flight``), the stored format
+(``_envelope``, ``_codecs``), and cross-process leases from whichever tier lends them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from . import _clock, _fleet, _stats
 from ._chain import Chain, Lookup, Tier
+from ._codecs import UnknownType, UnstorableResult, dump_value, load_value
 from ._config import CacheConfig, get_config
 from ._controls import switches
-from ._envelope import BadEntry, Entry, TamperedEntry, decode, encode
+from ._envelope import BadEntry, Entry, EntryTooLarge, TamperedEntry, decode, encode
+from ._flight import Flight, Flights, Outcome
 from ._info import remember
-from ._keys import KEY_PREFIX, check_name, make_key
+from ._keys import KEY_PREFIX, check_function, check_name, make_key
 from ._log import log, warn_once
-from ._policy import Freshness, freshness, lifetimes
-from ._types import UnknownType, UnstorableResult, dump_value, load_value
-from .backends import BackendSpec, build_backends
+from ._policy import (
+    Cost,
+    Freshness,
+    Policy,
+    backfill_ttl,
+    freshness,
+    lifetimes,
+    refresh_in_background,
+    seconds,
+    servable,
+    worth_storing,
+)
+from .backends import BackendSpec, Leases, build_backends
 
-if TYPE_CHECKING:
-    from ._lease import Leases
+__all__ = ["AICache"]
 
-__all__ = ["AICache", "Cost", "Policy"]
-
-#: What a call cost: (USD or None if unknown, usage document or None).
-Cost = tuple[float | None, dict[str, Any] | None]
 _NO_COST: Cost = (None, None)
 _MANUAL: _stats.Label = ("manual", "", "")
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """How the calls of one function (or one provider method and model) are cached."""
-
-    label: _stats.Label
-    ttl: float | None
-    stale_ttl: float | None = None
-    should_cache: Callable[[Any], bool] | None = None
-    cost: Callable[[Any], Cost] | None = None
-    lock: bool = False  # single-flight across processes through a Redis lease
-
-
-_UNCOPYABLE = ("", b"")
-
-
-@dataclass(slots=True)
-class _Outcome:
-    """What one real call (or another process's stored entry) produced."""
-
-    value: Any
-    entry: Entry | None  # None when the value was not stored
-    _frozen: tuple[str | None, bytes] | None = None
-
-    def copy(self) -> Any:
-        """A fresh copy of the value for a caller that shared the call (the value itself when it
-        cannot be copied). The value is serialised once, however many callers share it."""
-        if self._frozen is None:
-            try:
-                entry = self.entry
-                tag, payload = (entry.tag, entry.payload) if entry else dump_value(self.value)
-                self._frozen = (tag, orjson.dumps(payload))
-            except Exception:
-                self._frozen = _UNCOPYABLE
-        if self._frozen is _UNCOPYABLE:
-            return self.value
-        tag, data = self._frozen
-        return load_value(tag, orjson.loads(data))
-
-
-class _Flight:
-    """One real call in progress, shared by every caller of the same key."""
-
-    __slots__ = ("background", "task", "waiters")
-
-    def __init__(self, task: asyncio.Future[_Outcome]) -> None:
-        self.task = task
-        self.waiters = 0
-        self.background = (
-            False  # a stale-while-revalidate refresh: callers are served the stale entry
-        )
+_UNSET: Any = object()
 
 
 def _tokens(entry: Entry) -> dict[str, Any] | None:
     usage = entry.usage
     tokens = usage.get("tokens") if usage else None
     return tokens if type(tokens) is dict else None  # a stored entry may hold anything here
-
-
-def _redis_tier(chain: Chain) -> Tier | None:
-    """The chain's first Redis tier (whose server can hold leases), if any."""
-    module = sys.modules.get("aicache.backends._redis")  # loaded if any RedisBackend exists
-    if module is None:
-        return None
-    return next((t for t in chain.tiers if isinstance(t.backend, module.RedisBackend)), None)
 
 
 class AICache:
@@ -126,9 +72,9 @@ class AICache:
         self.namespace = check_name("namespace", namespace or self.config.namespace)
         self.secret = self.config.secret
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
-        self._flights: dict[str, _Flight] = {}
-        self._lease_tier = _redis_tier(self.chain)
-        self._leases: Leases | None = None
+        self.flights = Flights()
+        # (tier, its leases): found on the first call with lock=True; None when no tier lends any
+        self._leases: tuple[Tier, Leases] | None = _UNSET
         _fleet.start()
 
     # -- keys made of parts -------------------------------------------------------------------
@@ -159,7 +105,7 @@ class AICache:
         key = self.key(*parts)
         if not switches()[1]:  # cache_control(write=False)
             return False
-        policy = Policy(_MANUAL, self.config.ttl if ttl is None else ttl)
+        policy = Policy(_MANUAL, self.config.ttl if ttl is None else seconds("ttl", ttl))
         return await self.store(key, value, policy, duration=0.0, cost=(cost, None))
 
     async def delete(self, *parts: Any) -> bool:
@@ -169,7 +115,7 @@ class AICache:
         """Remove this namespace's entries (or one function's) from every tier."""
         prefix = f"{KEY_PREFIX}:{self.namespace}:"
         if function is not None:
-            prefix += f"{function}:"
+            prefix += f"{check_function('function', function)}:"
         return await self.chain.clear(prefix)
 
     def get_stats(self) -> dict[str, Any]:
@@ -177,10 +123,9 @@ class AICache:
         return _stats.snapshot()
 
     async def close(self) -> None:
-        for flight in list(self._flights.values()):
-            flight.task.cancel()
-        if self._leases is not None:
-            await self._leases.close()
+        self.flights.cancel_all()
+        if self._leases is not _UNSET and self._leases is not None:
+            await self._leases[1].close()
         await self.chain.close()
 
     async def __aenter__(self) -> AICache:
@@ -209,15 +154,15 @@ class AICache:
         read, write = switches()
         if bypass or not read:
             return await self._join(key, fn, policy, write, fresh=True)
-        flight = self._flight(key)
+        flight = self.flights.get(key)
         if flight is not None and not flight.background:
             # The entry is on its way: a lookup now would miss and only add load (a stampede).
             return await self._join(key, fn, policy, write, fresh=False)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
-            if stale and write and self._flight(key) is None:
-                self._start(key, fn, policy, write).background = True
+            if stale and refresh_in_background(write, self.flights.get(key) is not None):
+                self._start(key, fn, policy, write, background=True)
             return value
         return await self._join(key, fn, policy, write, fresh=False)
 
@@ -231,40 +176,55 @@ class AICache:
         value, entry, found = read
         now = _clock.now()
         state = freshness(entry, now)
-        if state is not Freshness.FRESH and (state is Freshness.EXPIRED or not allow_stale):
+        if not servable(state, allow_stale):
             return None
         if found.missed:
             await self._backfill(key, found.data, entry, now, found.missed)
         stale = state is Freshness.STALE
-        self._served(key, value, entry, found, label, stale)
+        self._served(key, value, entry, found.tier, label, stale)
         return value, stale
 
     async def _read(
         self, key: str, label: _stats.Label, tiers: Sequence[Tier] | None = None
     ) -> tuple[Any, Entry, Lookup] | None:
         """The first entry the tiers (or ``tiers``) hold for ``key``, opened: ``(value, entry,
-        lookup)``. An entry that cannot be served is discarded and reads as ``None``."""
-        found = await self.chain.get(key, tiers)
-        for name in found.failed:
-            _stats.error(label, name)
-        if found.data is None or found.tier is None:
-            return None
-        try:
-            entry = decode(key, found.data, self.secret)
-            value = load_value(entry.tag, entry.payload)
-        except Exception as exc:
-            await self._discard(key, found.tier, label, exc)
-            return None
-        return value, entry, found
+        lookup)``. An entry that cannot be served is discarded and the tiers below it are read."""
+        bad: tuple[Tier, ...] = ()  # tiers whose entry was discarded: back-filled like misses
+        while True:
+            found = await self.chain.get(key, tiers)
+            for name in found.failed:
+                _stats.error(label, name)
+            if found.data is None or found.tier is None:
+                return None
+            try:
+                entry = decode(
+                    key,
+                    found.data,
+                    self.secret,
+                    previous=self.config.secret_previous,
+                    limit=self.config.max_entry_bytes,
+                )
+                value = load_value(entry.tag, entry.payload)
+            except Exception as exc:
+                await self._discard(key, found.tier, label, exc)
+                every = self.chain.tiers if tiers is None else tiers
+                tiers = every[every.index(found.tier) + 1 :]
+                if not tiers:
+                    return None
+                bad += () if isinstance(exc, UnknownType) else (found.tier,)
+                continue
+            if bad:
+                found = Lookup(found.data, found.tier, (*bad, *found.missed), found.failed)
+            return value, entry, found
 
     @staticmethod
     def _served(
-        key: str, value: Any, entry: Entry, found: Lookup, label: _stats.Label, stale: bool
+        key: str, value: Any, entry: Entry, tier: Tier | None, label: _stats.Label, stale: bool
     ) -> None:
         """Count a hit and remember where ``value`` came from."""
-        tier = found.tier.name if found.tier else "?"
-        _stats.hit(label, tier, entry.cost, entry.duration, _tokens(entry), stale=stale)
-        remember(value, True, tier, entry.created, entry.cost, key, stale)
+        name = tier.name if tier else "?"
+        _stats.hit(label, name, entry.cost, entry.duration, _tokens(entry), stale=stale)
+        remember(value, key, name, entry.created, entry.cost, stale=stale)
 
     async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
         """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""
@@ -295,10 +255,11 @@ class AICache:
     ) -> None:
         """Copy an entry served by a lower tier into ``tiers`` above it (which missed it or held a
         stale copy), for what is left of its lifetime."""
-        end = entry.stale_until or entry.expires
-        ttl = None if end is None else end - now
-        if data is not None and (ttl is None or ttl > 0):
+        copy, ttl = backfill_ttl(entry, now)
+        if data is not None and copy:
             await self.chain.set(key, data, ttl, tiers)
+
+    # -- one call for every caller: the miss path ---------------------------------------------
 
     async def _join(
         self,
@@ -309,36 +270,19 @@ class AICache:
         *,
         fresh: bool,
     ) -> Any:
-        flight = None if fresh else self._flight(key)
+        """Join the call in flight for ``key``, or start it (``fresh``: always a new one)."""
+        flight = None if fresh else self.flights.get(key)
         leader = flight is None
         if flight is None:
             _stats.miss(policy.label, bypass=fresh)
-            flight = self._start(key, fn, policy, write, fresh)
-        flight.waiters += 1
-        try:
-            outcome = await asyncio.shield(flight.task)
-        except asyncio.CancelledError:
-            if flight.waiters == 1 and not flight.task.done():
-                # The last caller gave up: stop the call rather than let it run for nobody.
-                if self._flights.get(key) is flight:
-                    del self._flights[key]
-                flight.task.cancel()
-            raise
-        finally:
-            flight.waiters -= 1
+            flight = self._start(key, fn, policy, write, fresh=fresh)
+        outcome = await self.flights.wait(key, flight)
         if leader:
-            remember(outcome.value, False, None, _clock.now(), 0.0, key)
+            remember(outcome.value, key, None, _clock.now(), 0.0, hit=False)
             return outcome.value
         return self._share(key, outcome, policy)
 
-    def _flight(self, key: str) -> _Flight | None:
-        """The call in flight for ``key`` on this event loop (a cache may serve several loops)."""
-        flight = self._flights.get(key)
-        if flight is None or flight.task.get_loop() is not asyncio.get_running_loop():
-            return None
-        return flight
-
-    def _share(self, key: str, outcome: _Outcome, policy: Policy) -> Any:
+    def _share(self, key: str, outcome: Outcome, policy: Policy) -> Any:
         """A coalesced caller's copy of the leader's result, counted as a hit it did not pay for
         (when the result was stored; a result that was not is still each caller's own copy)."""
         _stats.count(policy.label, "coalesced")
@@ -346,7 +290,7 @@ class AICache:
         entry = outcome.entry
         if entry is not None:
             _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
-            remember(value, True, "coalesced", entry.created, entry.cost, key, coalesced=True)
+            remember(value, key, "coalesced", entry.created, entry.cost, coalesced=True)
         return value
 
     def _start(
@@ -355,38 +299,24 @@ class AICache:
         fn: Callable[[], Awaitable[Any]],
         policy: Policy,
         write: bool,
+        *,
         fresh: bool = False,
-    ) -> _Flight:
-        flight = _Flight(asyncio.ensure_future(self._run(key, fn, policy, write, fresh)))
-        self._flights[key] = flight
-        flight.task.add_done_callback(functools.partial(self._landed, key, flight, policy))
-        return flight
-
-    def _landed(
-        self, key: str, flight: _Flight, policy: Policy, task: asyncio.Future[_Outcome]
-    ) -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-        if task.cancelled():
-            return
-        exc = task.exception()  # also marks it retrieved when nobody waited (a refresh)
-        if exc is not None and flight.waiters == 0:
-            _stats.count(policy.label, "refresh_failures")
-            log.warning(
-                "aicache: background refresh of %s failed: %r; the stale entry stays", key, exc
-            )
-
-    async def _run(
-        self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool, fresh: bool
-    ) -> _Outcome:
+        background: bool = False,
+    ) -> Flight:
         make = functools.partial(self._make, key, fn, policy, write)
-        if fresh:
-            return await make()  # a bypass wants a call of its own
-        return await self._call(key, make, policy, write)
+        # A bypass wants a call of its own; any other call first looks whether one has landed.
+        run = make() if fresh else self._call(key, make, policy, write)
+        orphaned = functools.partial(self._refresh_failed, key, policy.label)
+        return self.flights.start(key, run, orphaned, background=background)
+
+    @staticmethod
+    def _refresh_failed(key: str, label: _stats.Label, exc: BaseException) -> None:
+        _stats.count(label, "refresh_failures")
+        log.warning("aicache: background refresh of %s failed: %r; the stale entry stays", key, exc)
 
     async def _make(
         self, key: str, fn: Callable[[], Awaitable[Any]], policy: Policy, write: bool
-    ) -> _Outcome:
+    ) -> Outcome:
         """Call ``fn``, count what it cost, and store its result."""
         started = _clock.monotonic()
         try:
@@ -398,27 +328,27 @@ class AICache:
         cost = self._cost(value, policy)
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
         if not (write and self._worth_storing(value, policy)):
-            return _Outcome(value, None)
+            return Outcome(value, None)
         encoded = self._encode(key, value, policy, duration, cost)
         if encoded is None:
-            return _Outcome(value, None)
+            return Outcome(value, None)
         entry, data, ttl = encoded
         await self._write(key, data, ttl, policy.label)
-        return _Outcome(value, entry)
+        return Outcome(value, entry)
 
     async def _call(
-        self, key: str, make: Callable[[], Awaitable[_Outcome]], policy: Policy, write: bool
-    ) -> _Outcome:
+        self, key: str, make: Callable[[], Awaitable[Outcome]], policy: Policy, write: bool
+    ) -> Outcome:
         """``make()`` unless the entry has landed meanwhile.
 
         A caller's lookup may miss, then take long enough (a busy Redis) for the flight it
         missed to store and land before this flight starts: so look once more first. With
-        ``policy.lock``, that and ``make()`` happen under a Redis lease, so that one process
-        makes the call while the others wait for its entry.
+        ``policy.lock``, that and ``make()`` happen under a lease a tier lends, so that one
+        process makes the call while the others wait for its entry.
         """
         stored = functools.partial(self._stored, key, policy.label)
         # A result that is not stored cannot be shared across processes.
-        leases = self._lease_manager() if policy.lock and write else None
+        leases = self._lender() if policy.lock and write else None
         if leases is None:
             found = await stored()
             return found if found is not None else await make()
@@ -427,23 +357,23 @@ class AICache:
             _stats.count(policy.label, "lock_waits")
         return outcome
 
-    def _lease_manager(self) -> Leases | None:
-        """Leases over the chain's Redis tier while its breaker is closed, else ``None``."""
-        tier = self._lease_tier
-        if tier is None or not tier.breaker.closed:
+    def _lender(self) -> Leases | None:
+        """The leases of the first tier that lends them, while its breaker is closed."""
+        if self._leases is _UNSET:
+            self._leases = None
+            config = self.config
+            for tier in self.chain.tiers:
+                lent = tier.backend.leases(
+                    lease=config.lock_lease, wait=config.lock_wait, failed=tier.breaker.failure
+                )
+                if lent is not None:
+                    self._leases = (tier, lent)
+                    break
+        if self._leases is None or not self._leases[0].breaker.closed:
             return None
-        if self._leases is None:
-            from ._lease import Leases
+        return self._leases[1]
 
-            self._leases = Leases(
-                tier.backend.client,  # type: ignore[attr-defined]
-                lease=self.config.lock_lease,
-                wait=self.config.lock_wait,
-                failed=tier.breaker.failure,
-            )
-        return self._leases
-
-    async def _stored(self, key: str, label: _stats.Label) -> _Outcome | None:
+    async def _stored(self, key: str, label: _stats.Label) -> Outcome | None:
         """The fresh entry another caller stored for ``key``, counted as a hit; else ``None``.
 
         Unlike :meth:`lookup` it looks past a stale copy (this process's memory tier, say) for a
@@ -457,14 +387,16 @@ class AICache:
             value, entry, found = read
             assert found.tier is not None
             now = _clock.now()
-            if freshness(entry, now) is Freshness.FRESH:
+            if servable(freshness(entry, now), allow_stale=False):
                 above = self.chain.tiers[: self.chain.tiers.index(found.tier)]
                 if above:
                     await self._backfill(key, found.data, entry, now, above)
-                self._served(key, value, entry, found, label, stale=False)
-                return _Outcome(value, entry)
+                self._served(key, value, entry, found.tier, label, stale=False)
+                return Outcome(value, entry)
             tiers = tiers[tiers.index(found.tier) + 1 :]
         return None
+
+    # -- storing ------------------------------------------------------------------------------
 
     def _cost(self, value: Any, policy: Policy) -> Cost:
         if policy.cost is None:
@@ -475,11 +407,10 @@ class AICache:
             warn_once(f"cost:{policy.label}", "aicache: pricing %s failed: %r", policy.label, exc)
             return _NO_COST
 
-    def _worth_storing(self, value: Any, policy: Policy) -> bool:
-        if policy.should_cache is None:
-            return True
+    @staticmethod
+    def _worth_storing(value: Any, policy: Policy) -> bool:
         try:
-            if policy.should_cache(value):
+            if worth_storing(value, policy):
                 return True
         except Exception:
             log.exception("aicache: should_cache of %s raised; not storing", policy.label[0])
@@ -503,19 +434,19 @@ class AICache:
             now = _clock.now()
             expires, stale_until, storage_ttl = lifetimes(now, policy.ttl, policy.stale_ttl)
             entry = Entry(payload, tag, now, expires, stale_until, duration, cost[0], cost[1])
-            data = encode(key, entry, self.secret)
-        except (UnstorableResult, TypeError, orjson.JSONEncodeError) as exc:
-            warn_once(f"unstorable:{name}:{type(value)}", "aicache: %s: not caching: %s", name, exc)
-            _stats.count(policy.label, "not_stored")
-            return None
-        if len(data) > self.config.max_entry_bytes:
+            data = encode(key, entry, self.secret, limit=self.config.max_entry_bytes)
+        except EntryTooLarge as exc:
             warn_once(
                 f"size:{name}",
                 "aicache: an entry of %s is %d bytes, over max_entry_bytes=%d; not storing it",
                 name,
-                len(data),
-                self.config.max_entry_bytes,
+                exc.size,
+                exc.limit,
             )
+            _stats.count(policy.label, "not_stored")
+            return None
+        except (UnstorableResult, TypeError, orjson.JSONEncodeError) as exc:
+            warn_once(f"unstorable:{name}:{type(value)}", "aicache: %s: not caching: %s", name, exc)
             _stats.count(policy.label, "not_stored")
             return None
         return entry, data, storage_ttl

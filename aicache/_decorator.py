@@ -9,13 +9,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from ._cache import AICache, Cost, Policy
+from ._cache import AICache
+from ._codecs import codec_for
 from ._config import generation, get_config
 from ._errors import ConfigError
 from ._keys import KeyBuilder
-from ._policy import seconds
+from ._policy import Cost, Policy, seconds
 from ._shared import shared_cache
-from ._types import codec_for
 from .backends import BackendSpec
 
 __all__ = ["CacheHandle", "CachedFunction", "ai_cached"]
@@ -136,7 +136,9 @@ class CachedFunction(Generic[P, R]):
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # _invoke inlined: this is the hit path.
-        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        bypass = kwargs.pop(BYPASS, False) if kwargs else False
+        if bypass is not False and bypass is not True:
+            raise TypeError(f"{BYPASS}= takes True or False, not {bypass!r}")
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         setup = self._setup

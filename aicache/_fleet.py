@@ -26,7 +26,9 @@ import orjson
 
 from . import _stats
 from ._config import CacheConfig, get_config
+from ._errors import reason
 from ._log import log, warn_once
+from .backends import parse_redis_target, redis_sync_client
 
 try:
     import fcntl
@@ -88,7 +90,7 @@ class _Flusher:
     def pending(self) -> tuple[dict[Field, float], dict[_stats.Label, Any]]:
         deltas: dict[Field, float] = {}
         marks: dict[_stats.Label, Any] = {}
-        for label, counters in list(_stats.root._by_label.items()):
+        for label, counters in _stats.root.labels():
             now = _flat(counters)
             prev = self.seen.get(label)
             base = prev[1] if prev is not None and prev[0] is counters else {}
@@ -245,11 +247,10 @@ def _file_add(path: Path, deltas: dict[Field, float]) -> None:
 
 
 def _redis_client(url: str, config: CacheConfig) -> Any:
-    import redis
-
+    """A blocking client for the configured Redis: one server, a cluster or a Sentinel primary."""
     # A background flush can afford more than a hit's socket timeout.
-    return redis.Redis.from_url(
-        url,
+    return redis_sync_client(
+        parse_redis_target(url, config.redis_mode),
         socket_timeout=max(config.redis_timeout, 1.0),
         socket_connect_timeout=max(config.redis_connect_timeout, 1.0),
     )
@@ -258,12 +259,15 @@ def _redis_client(url: str, config: CacheConfig) -> Any:
 def _redis_add(url: str, config: CacheConfig, deltas: dict[Field, float]) -> None:
     client = _redis_client(url, config)
     try:
+        # One key, so one node even on a cluster; the expiry, refreshed by every flush, lets
+        # volatile-* eviction and time remove the counters of a fleet that stopped long ago.
         pipe = client.pipeline(transaction=True)
         for name, delta in deltas.items():
             if type(delta) is int:
                 pipe.hincrby(REDIS_KEY, name, delta)
             else:
                 pipe.hincrbyfloat(REDIS_KEY, name, delta)
+        pipe.pexpire(REDIS_KEY, max(1, int(config.redis_max_ttl * 1000)))
         pipe.execute()
     finally:
         client.close()
@@ -291,6 +295,8 @@ class FleetStats:
 
     snapshot: dict[str, Any]
     sources: list[str]
+    #: Stores that could not be read (``partial=True``), with why.
+    unreachable: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _counters(counts: dict[Field, float]) -> dict[_stats.Label, _stats.Counters]:
@@ -311,20 +317,32 @@ def _counters(counts: dict[Field, float]) -> dict[_stats.Label, _stats.Counters]
     return by_label
 
 
-def read(config: CacheConfig | None = None) -> FleetStats:
+def read(config: CacheConfig | None = None, *, partial: bool = False) -> FleetStats:
     """The fleet's totals from the file store and, when configured, the Redis hash.
 
-    A Redis that cannot be reached raises (``aicache stats`` reports it); a missing file is empty.
+    A Redis that cannot be reached raises, or with ``partial=True`` is left out and named in
+    ``unreachable``; a missing file is empty.
     """
     config = config or get_config()
     counts = _file_counts(file_path(config))
     sources = [str(file_path(config))]
+    unreachable: dict[str, str] = {}
     url = _redis_url(config)
     if url is not None:
-        for name, value in _redis_counts(url, config).items():
+        source = f"redis hash {REDIS_KEY}"
+        try:
+            found = _redis_counts(url, config)
+        except Exception as exc:
+            if not partial:
+                raise
+            unreachable[source] = reason(exc)
+            found = {}
+        else:
+            sources.insert(0, source)
+        for name, value in found.items():
             counts[name] = counts.get(name, 0) + value
-        sources.insert(0, f"redis hash {REDIS_KEY}")
-    return FleetStats(_stats._summarise("fleet", _counters(counts).items()), sources)
+    summary = _stats.summarise("fleet", _counters(counts).items())
+    return FleetStats(summary, sources, unreachable)
 
 
 def reset(config: CacheConfig | None = None) -> None:

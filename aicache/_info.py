@@ -27,22 +27,29 @@ class CacheInfo(NamedTuple):
     coalesced: bool = False  # shared another caller's in-flight call
 
 
-# id() -> (value, facts). Holding the value keeps its id from being reused while listed; the
-# oldest goes first. The CacheInfo is built only when asked for, to keep the hit path short.
-_Facts = tuple[Any, bool, str | None, float, float | None, str, bool, bool]
-_recent: OrderedDict[int, _Facts] = OrderedDict()
+# id() -> (value, hit, tier, created, saved_usd, key, stale, coalesced), from remember().
+# Holding the value keeps its id from being reused while listed; the oldest goes first. A plain
+# tuple, private to this module, and the CacheInfo built only when asked for: this is the hit path
+# (a frozen dataclass per hit measured twice the cost of this step).
+_recent: OrderedDict[int, tuple[Any, bool, str | None, float, float | None, str, bool, bool]] = (
+    OrderedDict()
+)
 
 
 def remember(
     value: Any,
-    hit: bool,
+    key: str,
     tier: str | None,
     created: float,
     saved_usd: float | None,
-    key: str,
+    *,
+    hit: bool = True,
     stale: bool = False,
     coalesced: bool = False,
 ) -> None:
+    """Note where ``value`` came from, for :func:`cache_info`: a hit served by ``tier`` (or
+    ``"coalesced"``: a shared call), or with ``hit=False`` a call of its own, made at ``created``.
+    """
     if type(value) in _UNTRACKED:
         return
     _recent[id(value)] = (value, hit, tier, created, saved_usd, key, stale, coalesced)

@@ -22,7 +22,14 @@ from ._config import generation, get_config
 from ._errors import ConfigError
 from ._log import warn_once
 
-__all__ = ["Price", "cost_of", "price_for", "prices_date", "set_prices"]
+__all__ = [
+    "Price",
+    "add_model_prefixes",
+    "cost_of",
+    "price_for",
+    "prices_date",
+    "set_prices",
+]
 
 _MTOK = 1_000_000
 
@@ -143,13 +150,28 @@ class _Table:
 
 
 # Routing prefixes (Gemini resource names, Bedrock and gateway "vendor/" or "vendor." ids).
-_PREFIX = re.compile(r"^(models/|publishers/[^/]+/models/|(anthropic|openai|google)[./])")
+# Path forms of model ids (Gemini "models/...", Vertex "publishers/google/models/...") and the
+# vendor prefixes ("openai/gpt-4o", "anthropic.claude-...") the provider table registers.
+_lock = threading.Lock()
+_vendors: list[str] = []
+_PREFIX = re.compile(r"^(models/|publishers/[^/]+/models/)")
+
+
+def add_model_prefixes(*vendors: str) -> None:
+    """Let model ids start with ``vendor/`` or ``vendor.`` (``openai/gpt-4o``): the price look-up
+    drops the prefix. Called by the provider table for each provider's vendor names."""
+    global _PREFIX
+    with _lock:
+        _vendors.extend(v for v in vendors if v not in _vendors)
+        names = "|".join(re.escape(v) for v in _vendors)
+        _PREFIX = re.compile(rf"^(models/|publishers/[^/]+/models/|({names})[./])")
+
+
 # One snapshot marker at the end of a model id: Bedrock "-v1:0", Vertex "@20250514", OpenAI
 # "-2024-08-06", Anthropic "-20250929", "-latest", Gemini "-001". Previews and experiments are
 # not snapshots (their prices differ): they resolve only through the table's aliases.
 _SUFFIX = re.compile(r"(-v\d+:\d+|@[\w.-]+|-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-\d{3})$")
 
-_lock = threading.Lock()
 _overrides: list[tuple[Any, str]] = []
 _state: tuple[int, int, _Table] | None = None
 _version = 0

@@ -14,7 +14,17 @@ from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Counters", "Label", "Scope", "current", "reset", "root", "scope", "snapshot"]
+__all__ = [
+    "Counters",
+    "Label",
+    "Scope",
+    "current",
+    "reset",
+    "root",
+    "scope",
+    "snapshot",
+    "summarise",
+]
 
 #: (function, provider, model); provider and model are "" for plain decorated functions.
 Label = tuple[str, str, str]
@@ -37,6 +47,7 @@ class Counters:
     cost_unknown: int = 0  # hits or misses whose price is not known
     refresh_failures: int = 0  # background refreshes (stale-while-revalidate) that raised
     failures: int = 0  # real calls that raised (for cached clients: after their retries)
+    streams_incomplete: int = 0  # streams abandoned, cut or raising before their end: not stored
     cost_saved_usd: float = 0.0
     cost_spent_usd: float = 0.0
     time_saved_s: float = 0.0
@@ -92,9 +103,13 @@ class Scope:
             c = self._by_label[label] = Counters()
         return c
 
+    def labels(self) -> list[tuple[Label, Counters]]:
+        """The live counters of each label counted so far (a list: safe while others count)."""
+        return list(self._by_label.items())
+
     def snapshot(self) -> dict[str, Any]:
         """Totals, hit rate, and breakdowns per function, provider, model and tier."""
-        return _summarise(self.name, self._by_label.items())
+        return summarise(self.name, self._by_label.items())
 
     def reset(self) -> None:
         self._by_label.clear()
@@ -130,7 +145,8 @@ class Scope:
         return f"<Scope {self.name}>"
 
 
-def _summarise(name: str, items: Iterable[tuple[Label, Counters]]) -> dict[str, Any]:
+def summarise(name: str, items: Iterable[tuple[Label, Counters]]) -> dict[str, Any]:
+    """A snapshot named ``name`` of counters by label: totals and breakdowns."""
     total = Counters()
     groups: dict[str, dict[str, Counters]] = {"functions": {}, "providers": {}, "models": {}}
     for (function, provider, model), c in items:

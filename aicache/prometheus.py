@@ -18,7 +18,6 @@ instead, for one exporter per service. Metrics, all counters, labelled by ``func
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,10 +25,10 @@ from prometheus_client.core import REGISTRY, CounterMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from . import _fleet, stats
+from ._log import log
 
 __all__ = ["AICacheCollector", "register"]
 
-log = logging.getLogger("aicache")
 
 #: (metric name, snapshot field, help) of the plain per-function counters.
 _PER_FUNCTION = (

@@ -19,7 +19,18 @@ from pathlib import Path
 
 import aicache
 
-from . import _breakdown, _hits, _keysize, _misses, _outage, _replay, _report, _stampede
+from . import (
+    _breakdown,
+    _cluster,
+    _compression,
+    _hits,
+    _keysize,
+    _misses,
+    _outage,
+    _replay,
+    _report,
+    _stampede,
+)
 from ._common import Env, Mode, Results
 from ._machine import load_average, machine, versions
 from ._peers import quiet_logs
@@ -34,6 +45,8 @@ FAMILIES: dict[str, Family] = {
     "stampede": _stampede.run,
     "outage": _outage.run,
     "replay": _replay.run,
+    "cluster": _cluster.run,
+    "compression": _compression.run,
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

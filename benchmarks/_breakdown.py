@@ -13,9 +13,9 @@ from typing import Any
 
 import aicache
 from aicache import _stats
+from aicache._codecs import load_value
 from aicache._envelope import decode
 from aicache._info import remember
-from aicache._types import load_value
 
 from . import _workload
 from ._common import Env, Mode, Results, Row
@@ -42,7 +42,7 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
     fresh_values = itertools.cycle([dict(value) for _ in range(4096)])
 
     def remember_new() -> None:
-        remember(next(fresh_values), True, tier.name, entry.created, entry.cost, key, False)
+        remember(next(fresh_values), key, tier.name, entry.created, entry.cost, stale=False)
 
     def thunk() -> Any:
         return _workload.chat(**req)

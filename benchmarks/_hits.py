@@ -215,8 +215,8 @@ async def _native(closers: list[Callable[[], Awaitable[Any]]]) -> list[_Entry]:
     from anthropic import AsyncAnthropic
     from anthropic.types import Message
 
-    from aicache._simulator import ProviderSimulator
     from aicache.providers import cached_client
+    from aicache.simulator import ProviderSimulator
 
     sim = ProviderSimulator()
     await sim.start()

@@ -147,8 +147,8 @@ def _cached_create(client: Any, backend: str) -> Call:
 
 
 async def run(env: Env, mode: Mode, results: Results) -> None:
-    if not has_module("aicache._simulator") or not has_module("anthropic"):
-        results.notes.append("Replay not measured: aicache._simulator or anthropic is missing.")
+    if not has_module("aicache.simulator") or not has_module("anthropic"):
+        results.notes.append("Replay not measured: aicache.simulator or anthropic is missing.")
         return
     import httpx2
     from anthropic import AsyncAnthropic

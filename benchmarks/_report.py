@@ -216,6 +216,34 @@ def _keys_table(r: Results) -> str:
     return _table(("arguments", "floor p50 µs", "aicache p50 µs", "aicache p99 µs", "ratio"), rows)
 
 
+def _cluster_table(r: Results) -> str:
+    rows = [(c["name"], _us(c["p50_us"]), _us(c["p99_us"]), _x(c["ratio"])) for c in r.cluster]
+    return _table(("Redis", "hit p50 µs", "p99 µs", "against one server"), rows)
+
+
+def _compression_tables(r: Results) -> str:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    codecs = _table(
+        ("1 MB JSON body", "bytes", "compress ms", "decompress ms"),
+        [
+            (c["what"], f"{c['bytes']:,}", ms(c["compress_ms"]), ms(c["decompress_ms"]))
+            for c in r.compression
+        ],
+    )
+    if not r.compression_hits:
+        return codecs
+    hits = _table(
+        ("entry", "stored bytes", "Redis hit p50 µs", "p99 µs"),
+        [
+            (h["name"], f"{h['stored_bytes']:,}", _us(h["p50_us"]), _us(h["p99_us"]))
+            for h in r.compression_hits
+        ],
+    )
+    return codecs + "\n\n" + hits
+
+
 def _stampede_table(r: Results) -> str:
     rows = [
         (
@@ -399,6 +427,26 @@ def render(r: Results, chart: str | None) -> str:
             _keys_table(r),
             "",
         ]
+    if r.cluster:
+        parts += [
+            "## Redis Cluster hit against a single-server hit",
+            "",
+            "`@ai_cached` on the Redis tier alone, 64 keys spread over the slots; the cluster is "
+            "3 primaries started by the run on loopback ports.",
+            "",
+            _cluster_table(r),
+            "",
+        ]
+    if r.compression:
+        parts += [
+            "## Compressed entries",
+            "",
+            "A 1 MB chat-like JSON result. Codecs: best of several runs. Hits: the Redis tier's "
+            "GET plus the envelope's decode (what compression changes), interleaved.",
+            "",
+            _compression_tables(r),
+            "",
+        ]
     if r.stampede:
         one = r.stampede[0]["one_call_s"] * 1000
         parts += [
@@ -501,6 +549,9 @@ def _jsonable(r: Results) -> dict[str, Any]:
         "stampede": r.stampede,
         "outage": r.outage,
         "replay": r.replay,
+        "cluster": r.cluster,
+        "compression": r.compression,
+        "compression_hits": r.compression_hits,
         "targets": [dataclasses.asdict(t) for t in targets(r)],
         "notes": r.notes,
         "errors": r.errors,

@@ -17,10 +17,22 @@ from types import TracebackType
 __all__ = ["RedisServer", "free_port", "redis_server_version"]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(bus: bool = False) -> int:
+    """A free loopback port; with ``bus``, one whose cluster bus port (+10000) is free too."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if not bus:
+            return port
+        if port + 10000 > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
 
 
 def redis_server_version() -> str | None:
@@ -37,7 +49,10 @@ def redis_server_version() -> str | None:
 class RedisServer:
     """``with RedisServer() as srv: srv.url``. ``pause()``/``resume()`` send SIGSTOP/SIGCONT."""
 
-    def __init__(self) -> None:
+    def __init__(self, *args: str, cluster: bool = False) -> None:
+        """``args``: more redis-server options; ``cluster``: a cluster node (needs a bus port)."""
+        self.args = args
+        self.cluster = cluster
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not on PATH")
@@ -53,7 +68,7 @@ class RedisServer:
 
     def start(self) -> None:
         for _ in range(5):
-            self.port = free_port()
+            self.port = free_port(bus=self.cluster)
             self.proc = subprocess.Popen(
                 [
                     self.exe,
@@ -69,6 +84,7 @@ class RedisServer:
                     self._dir,
                     "--protected-mode",
                     "no",
+                    *self.args,
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

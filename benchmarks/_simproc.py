@@ -78,7 +78,7 @@ class SimulatorProcess:
 
 
 async def _serve(lo: float, hi: float) -> None:
-    from aicache._simulator import ProviderSimulator
+    from aicache.simulator import ProviderSimulator
 
     loop = asyncio.get_running_loop()
     async with ProviderSimulator(latency=(lo, hi)) as sim:

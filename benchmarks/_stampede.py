@@ -221,7 +221,7 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
         if mode.name != "smoke":
             procs = 4
             how = f"{procs} processes x {n // procs}"
-            if has_module("aicache._lease"):
+            if has_module("aicache.backends._redis_lease"):
                 cases.append(
                     (
                         "aicache redis lock=True",
@@ -231,8 +231,8 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
                 )
             else:
                 results.notes.append(
-                    "Stampede across processes (aicache lock=True) not measured: aicache._lease "
-                    "is not in this checkout yet."
+                    "Stampede across processes (aicache lock=True) not measured: "
+                    "aicache.backends._redis_lease is not in this checkout yet."
                 )
             cases.append(
                 (

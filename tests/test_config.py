@@ -24,9 +24,12 @@ VALID: dict[str, tuple[str, str, Any]] = {
     "AI_CACHE_NAMESPACE": ("tenant-2.v1", "namespace", "tenant-2.v1"),
     "REDIS_URL": ("redis://127.0.0.1:6390/2", "redis_url", "redis://127.0.0.1:6390/2"),
     "AI_CACHE_SECRET": ("s3cret", "secret", b"s3cret"),
+    "AI_CACHE_SECRET_PREVIOUS": ("old,older", "secret_previous", (b"old", b"older")),
     "AI_CACHE_REDIS_TIMEOUT_MS": ("250", "redis_timeout", 0.25),
     "AI_CACHE_REDIS_CONNECT_TIMEOUT_MS": ("500", "redis_connect_timeout", 0.5),
     "AI_CACHE_REDIS_MAX_CONNECTIONS": ("8", "redis_max_connections", 8),
+    "AI_CACHE_REDIS_MODE": ("Cluster", "redis_mode", "cluster"),
+    "AI_CACHE_REDIS_MAX_TTL_HOURS": ("2", "redis_max_ttl", 7200.0),
     "AI_CACHE_COOLDOWN_S": ("0", "cooldown", 0.0),
     "AI_CACHE_MEMORY_MAX_ENTRIES": ("100", "memory_max_entries", 100),
     "AI_CACHE_MEMORY_MAX_MB": ("2", "memory_max_bytes", 2 * 1024 * 1024),
@@ -53,6 +56,9 @@ INVALID: list[tuple[str, str]] = [
     ("AI_CACHE_REDIS_TIMEOUT_MS", "-5"),
     ("AI_CACHE_REDIS_CONNECT_TIMEOUT_MS", "fast"),
     ("AI_CACHE_REDIS_MAX_CONNECTIONS", "0"),
+    ("AI_CACHE_REDIS_MODE", "shard"),
+    ("AI_CACHE_REDIS_MAX_TTL_HOURS", "0"),
+    ("REDIS_URL", "redis+sentinel://s1:26379"),
     ("AI_CACHE_REDIS_MAX_CONNECTIONS", "2.5"),
     ("AI_CACHE_COOLDOWN_S", "-1"),
     ("AI_CACHE_MEMORY_MAX_ENTRIES", "lots"),
@@ -72,9 +78,10 @@ def test_every_environment_variable_has_a_case_here() -> None:
 @pytest.mark.parametrize("var", sorted(VALID))
 def test_from_env_reads_each_variable(var: str) -> None:
     raw, attribute, expected = VALID[var]
-    config = CacheConfig.from_env({var: raw})
+    needs = {"AI_CACHE_SECRET": "s3cret"} if var == "AI_CACHE_SECRET_PREVIOUS" else {}
+    config = CacheConfig.from_env({var: raw, **needs})
     assert getattr(config, attribute) == expected
-    assert getattr(CacheConfig.from_env({var: f"  {raw} "}), attribute) == expected
+    assert getattr(CacheConfig.from_env({var: f"  {raw} ", **needs}), attribute) == expected
 
 
 def test_from_env_reads_all_variables_together() -> None:

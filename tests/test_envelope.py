@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import orjson
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aicache._envelope import VERSION, BadEntry, Entry, TamperedEntry, decode, encode
+from aicache._envelope import (
+    COMPRESS_OVER,
+    VERSION,
+    BadEntry,
+    Entry,
+    EntryTooLarge,
+    TamperedEntry,
+    decode,
+    encode,
+)
 
 SETTINGS = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -201,3 +212,60 @@ def test_corrupting_a_stored_entry_never_raises_anything_but_bad_entry(
         i = data.draw(st.integers(0, len(stored) - 1))
         stored[i] = data.draw(st.integers(0, 255))
     _decodes_or_is_bad(bytes(stored), None)
+
+
+# -- compression ---------------------------------------------------------------------------------
+
+BIG = {"text": "a long and repetitive model answer " * 30_000}  # about 1 MB of JSON
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+def test_large_entries_are_compressed_and_the_envelope_says_so(secret: bytes | None) -> None:
+    data = encode(KEY, Entry(BIG), secret)
+    assert data[:5] == (b"aic1z" if secret is None else b"aic1Z")
+    assert len(data) < len(orjson.dumps(BIG)) // 20
+    assert decode(KEY, data, secret).payload == BIG
+
+
+def test_small_entries_are_stored_as_before() -> None:
+    small = {"text": "x" * (COMPRESS_OVER - 200)}
+    assert encode(KEY, Entry(small))[:5] == b"aic1:"
+    assert encode(KEY, Entry(small), SECRET)[:5] == b"aic1s"
+
+
+def test_a_small_entry_that_expands_to_gigabytes_is_a_bad_entry_not_an_allocation() -> None:
+    body = zstandard.ZstdCompressor().compress(b"[" + b" " * (2 << 30) + b"]")
+    bomb = b"aic1z" + body
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(BadEntry, match="over the limit"):
+            decode(KEY, bomb, limit=16 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_compressed_entry_over_the_limit_is_refused_both_ways() -> None:
+    data = encode(KEY, Entry(BIG))
+    with pytest.raises(BadEntry, match="over the limit"):
+        decode(KEY, data, limit=100_000)
+    with pytest.raises(EntryTooLarge) as told:
+        encode(KEY, Entry(BIG), limit=100_000)
+    assert told.value.size > 100_000
+
+
+@pytest.mark.parametrize("secret", [None, SECRET])
+def test_every_cut_of_a_compressed_entry_is_a_bad_entry(secret: bytes | None) -> None:
+    data = encode(KEY, Entry(BIG), secret)
+    for end in (5, 6, 40, len(data) // 2, len(data) - 1):
+        with pytest.raises(BadEntry):
+            decode(KEY, data[:end], secret)
+
+
+def test_a_tampered_compressed_entry_is_caught_before_it_is_inflated() -> None:
+    data = bytearray(encode(KEY, Entry(BIG), SECRET))
+    data[-3] ^= 1
+    with pytest.raises(TamperedEntry):
+        decode(KEY, bytes(data), SECRET)

@@ -24,7 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from aicache import KeyBuildError, ai_cached
 from aicache._errors import ConfigError
-from aicache._keys import KEY_PREFIX, KeyBuilder, canonical, encode, function_name
+from aicache._keys import KEY_PREFIX, KeyBuilder, canonical, canonical_bytes, function_name
 
 SETTINGS = settings(
     max_examples=100,
@@ -225,20 +225,21 @@ def test_second_argument_changes_the_key(a: Any, b: Any) -> None:
 @SETTINGS
 @given(values | st.dictionaries(texts, values, max_size=4))
 def test_fast_path_writes_the_same_bytes_as_the_canonicaliser(x: Any) -> None:
-    # encode() tries orjson directly and keeps that result only when it is exact; whatever path
-    # it takes, its bytes must be those of the slow canonical form.
+    # canonical_bytes() tries orjson directly and keeps that result only when it is exact;
+    # whatever path it takes, its bytes must be those of the slow canonical form.
     for document in ({"x": x, "y": "default"}, {"x": x, "y": None}, x):
-        assert encode(document) == slow_bytes(document)
+        assert canonical_bytes(document) == slow_bytes(document)
 
 
 @SETTINGS
 @given(values | st.dictionaries(texts, values, max_size=4))
 def test_large_documents_take_the_same_bytes_as_the_canonicaliser(x: Any) -> None:
-    # Above a few KB encode() walks the document for NaN/Inf instead of searching its output.
+    # Above a few KB canonical_bytes() walks the document for NaN/Inf instead of searching its
+    # output.
     padding = "p" * 10_000
     for document in ({"x": x, "pad": padding}, {"x": x, "pad": padding, "y": None}):
         assert len(slow_bytes(document)) > 8192
-        assert encode(document) == slow_bytes(document)
+        assert canonical_bytes(document) == slow_bytes(document)
 
 
 class Tempo(float, enum.Enum):
@@ -254,15 +255,19 @@ def test_nan_deep_in_a_large_document_is_not_none() -> None:
         lambda v: {"content": long_text, "model": Features(tempo=v, key=[v])},
         lambda v: {"content": long_text, "array": np.array([1.0, v])},
     ):
-        assert encode(holder(float("nan"))) != encode(holder(None))
-        assert encode(holder(float("inf"))) != encode(holder(float("-inf")))
+        assert canonical_bytes(holder(float("nan"))) != canonical_bytes(holder(None))
+        assert canonical_bytes(holder(float("inf"))) != canonical_bytes(holder(float("-inf")))
     big = {"content": long_text, "tempo": Tempo.SLOW}
-    assert encode(big) == slow_bytes(big) != encode({"content": long_text, "tempo": None})
+    assert (
+        canonical_bytes(big)
+        == slow_bytes(big)
+        != canonical_bytes({"content": long_text, "tempo": None})
+    )
 
 
 def test_fast_path_sorts_dataclass_fields_like_the_canonicaliser() -> None:
     document = {"p": Point(y=1, x=2)}
-    assert encode(document) == slow_bytes(document) == b'{"p":{"x":2,"y":1}}'
+    assert canonical_bytes(document) == slow_bytes(document) == b'{"p":{"x":2,"y":1}}'
 
 
 def test_a_dataclass_and_the_dict_of_its_fields_are_the_same_argument() -> None:

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigError
-from ._base import Backend
+from .._errors import ConfigError, EntryError, WriteRefused
+from ._base import Backend, Leases
 from ._memory import MemoryBackend
+from ._redis_target import MODES as REDIS_MODES
+from ._redis_target import parse_target as parse_redis_target
+from ._redis_target import sync_client as redis_sync_client
 
 if TYPE_CHECKING:
     from .._config import CacheConfig
@@ -19,12 +22,21 @@ if TYPE_CHECKING:
     from ._redis import RedisBackend
 
 __all__ = [
+    "BACKEND_NAMES",
+    "REDIS_MODES",
+    "TIERS",
     "Backend",
     "BackendSpec",
+    "EntryError",
     "FileBackend",
+    "Leases",
     "MemoryBackend",
     "RedisBackend",
+    "WriteRefused",
     "build_backends",
+    "named_backend",
+    "parse_redis_target",
+    "redis_sync_client",
 ]
 
 BackendSpec = str | Backend | Sequence[str | Backend] | None
@@ -43,26 +55,50 @@ def __getattr__(name: str) -> object:
     raise AttributeError(name)
 
 
+def _memory(config: CacheConfig) -> Backend:
+    return MemoryBackend(config.memory_max_entries, config.memory_max_bytes)
+
+
+def _file(config: CacheConfig) -> Backend:
+    from ._file import FileBackend
+
+    return FileBackend(
+        config.cache_dir, max_bytes=config.file_max_bytes, max_entry_bytes=config.max_entry_bytes
+    )
+
+
+def _redis(config: CacheConfig) -> Backend:
+    if not config.redis_url:
+        raise ConfigError("backend 'redis' needs a URL: set REDIS_URL or redis_url=...")
+    from ._redis import RedisBackend
+
+    return RedisBackend(
+        config.redis_url,
+        timeout=config.redis_timeout,
+        connect_timeout=config.redis_connect_timeout,
+        max_connections=config.redis_max_connections,
+        mode=config.redis_mode,
+        max_ttl=config.redis_max_ttl,
+    )
+
+
+#: The tiers a name builds from the settings. A new named tier is one module and one line here.
+TIERS: dict[str, Callable[[CacheConfig], Backend]] = {
+    "memory": _memory,
+    "file": _file,
+    "redis": _redis,
+}
+#: What ``backend=`` and ``AI_CACHE_BACKEND`` accept: ``"auto"`` or a name in :data:`TIERS`.
+BACKEND_NAMES = ("auto", *TIERS)
+
+
 def named_backend(name: str, config: CacheConfig) -> Backend:
     """A new tier built from the settings."""
-    if name == "memory":
-        return MemoryBackend(config.memory_max_entries, config.memory_max_bytes)
-    if name == "file":
-        from ._file import FileBackend
-
-        return FileBackend(config.cache_dir, max_bytes=config.file_max_bytes)
-    if name == "redis":
-        if not config.redis_url:
-            raise ConfigError("backend 'redis' needs a URL: set REDIS_URL or redis_url=...")
-        from ._redis import RedisBackend
-
-        return RedisBackend(
-            config.redis_url,
-            timeout=config.redis_timeout,
-            connect_timeout=config.redis_connect_timeout,
-            max_connections=config.redis_max_connections,
-        )
-    raise ConfigError(f"unknown backend {name!r}: use 'auto', 'memory', 'file' or 'redis'")
+    build = TIERS.get(name)
+    if build is None:
+        choices = ", ".join(repr(n) for n in BACKEND_NAMES)
+        raise ConfigError(f"unknown backend {name!r}: use one of {choices}")
+    return build(config)
 
 
 def build_backends(spec: BackendSpec, config: CacheConfig) -> list[Backend]:

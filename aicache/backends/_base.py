@@ -7,9 +7,29 @@ the chain turns that into a miss and opens the tier's circuit breaker.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol, TypeVar
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "Leases"]
+
+T = TypeVar("T")
+
+
+class Leases(Protocol):
+    """Cross-process single-flight that a tier lends (``lock=True``): one process makes a call,
+    the others wait for the entry it stores."""
+
+    async def run(
+        self,
+        key: str,
+        make: Callable[[], Awaitable[T]],
+        stored: Callable[[], Awaitable[T | None]],
+    ) -> tuple[T, bool]:
+        """``(result, waited)``: ``make()``'s result (``make`` stores it before returning), or the
+        entry another process stored, as ``stored()`` found it."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class Backend(ABC):
@@ -41,6 +61,16 @@ class Backend(ABC):
         """Yield the live keys that start with ``prefix`` (for inspection; may be slow)."""
         return
         yield  # pragma: no cover
+
+    def leases(
+        self, *, lease: float, wait: float, failed: Callable[[Exception], None]
+    ) -> Leases | None:
+        """Cross-process leases over this tier's server, or ``None`` if it cannot lend them.
+
+        ``lease`` and ``wait`` are in seconds; ``failed`` hears of every server error (the tier's
+        circuit breaker). Built once per cache, on the first call that needs one.
+        """
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most tiers hold nothing
         """Release connections and files. Safe to call twice."""

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from cachetools import TLRUCache
 
 from .. import _clock
+from .._errors import ConfigError
 from ._base import Backend
 
 __all__ = ["MemoryBackend"]
@@ -34,7 +35,10 @@ class MemoryBackend(Backend):
 
     def __init__(self, max_entries: int = 10_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         if max_entries < 1 or max_bytes < 1:
-            raise ValueError("MemoryBackend needs max_entries >= 1 and max_bytes >= 1")
+            raise ConfigError(
+                f"MemoryBackend needs max_entries >= 1 and max_bytes >= 1, not "
+                f"max_entries={max_entries!r}, max_bytes={max_bytes!r}"
+            )
         self.max_entries = max_entries
         self._data: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
             maxsize=max_bytes, ttu=_expires_at, timer=lambda: _clock.now(), getsizeof=_size

@@ -1,5 +1,9 @@
 """The Redis tier: ``redis.asyncio`` with the hiredis parser and short timeouts.
 
+One server, a Redis Cluster or a Sentinel-managed primary: :mod:`._redis_target` reads which from
+the URL. A connection the server closed (a restart, ``CLIENT KILL``) is retried once on a fresh
+one, and the pool's other idle connections, opened before the same event, are dropped with it.
+
 Connections belong to the event loop that opened them, so a pool is kept per (loop, URL,
 settings) and shared by every backend using those. A backend called from a new loop takes that
 loop's pool instead of failing. A pool closes when the last backend using it closes, or when its
@@ -14,13 +18,20 @@ import asyncio
 import math
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 try:
     import redis.asyncio as aioredis
-    from redis.asyncio.connection import parse_url
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
+    from redis.exceptions import (
+        AskError,
+        ClusterCrossSlotError,
+        MovedError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        ResponseError,
+    )
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -28,9 +39,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the Redis tier needs the redis package: pip install 'aicache[redis]'"
     ) from exc
 
-from .._errors import BackendError, ConfigError
+from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import Backend
+from ._redis_lease import RedisLeases
+from ._redis_target import Target, async_client, parse_target, safe_url
 
 __all__ = ["RedisBackend"]
 
@@ -41,7 +54,12 @@ _GLOB_SPECIALS = str.maketrans({c: "\\" + c for c in "*?[]\\"})
 #: Errors that mean the server is unreachable or not answering (not a bad command).
 _SERVER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError)
 
-_PoolKey = tuple[asyncio.AbstractEventLoop, str, float, float, int]
+#: Replies a single-server client gets from a cluster node.
+_CLUSTER_REPLIES = (MovedError, AskError, ClusterCrossSlotError)
+#: The longest ``ttl=None`` lasts in Redis, so that ``volatile-*`` eviction can remove it.
+DEFAULT_MAX_TTL = 30 * 24 * 3600.0
+
+_PoolKey = tuple[asyncio.AbstractEventLoop, Target, float, float, int]
 
 
 class _Pool:
@@ -52,18 +70,24 @@ class _Pool:
     once rather than each paying a socket timeout in turn.
     """
 
-    def __init__(self, key: _PoolKey, url: str, size: int) -> None:
+    def __init__(self, key: _PoolKey) -> None:
         self.key = key
-        self.loop, _, timeout, connect_timeout, _ = key
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=size,
-            timeout=None,  # the gate bounds the wait; direct client() users just queue
-            socket_timeout=timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), 0),  # a cache steps aside rather than retry
-        )
-        self.client: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self.loop, self.target, timeout, connect_timeout, size = key
+        options: dict[str, Any] = {
+            "max_connections": size,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": connect_timeout,
+        }
+        if self.target.mode == "standalone":
+            # The gate bounds the wait; direct client() users just queue.
+            self.client: Any = async_client(
+                self.target, timeout=None, **options, retry=Retry(NoBackoff(), 0)
+            )
+        elif self.target.mode == "sentinel":
+            self.client = async_client(self.target, **options, retry=Retry(NoBackoff(), 0))
+        else:
+            # The cluster client follows MOVED/ASK and re-reads the slot map itself.
+            self.client = async_client(self.target, **options)
         self.gate = asyncio.Semaphore(size)
         self.failures = 0
         self.users = 0
@@ -93,12 +117,36 @@ class _Pool:
             # The socket timeouts run on loop time. In a burst, the rest of this loop iteration
             # may be a thousand other calls' first steps; start the clock after them.
             await asyncio.sleep(0)
-            return await op(self.client)
+            try:
+                return await op(self.client)
+            except RedisConnectionError:
+                # Closed by the server (a restart, CLIENT KILL): the pool's idle connections
+                # are as stale as this one. Drop them all and try once on a fresh connection.
+                await self.drop_idle()
+                return await op(self.client)
         except _SERVER_DOWN:
             self.failures += 1
             raise
+        except _CLUSTER_REPLIES as exc:
+            if self.target.mode == "cluster":
+                raise
+            warn_once(
+                "redis:cluster",
+                "aicache: the Redis at %s is a Redis Cluster node (it answered %s), so this "
+                "single-server client cannot use it: add ?cluster=true to REDIS_URL or set "
+                "AI_CACHE_REDIS_MODE=cluster",
+                safe_url(self.target.url),
+                type(exc).__name__,
+            )
+            raise BackendError(f"Redis is a cluster node, not a single server: {exc}") from None
         finally:
             self.gate.release()
+
+    async def drop_idle(self) -> None:
+        """Close every pooled connection not in use (the cluster client manages its own)."""
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
 
     async def start_watch(self) -> None:
         self.watch = _watch(self)
@@ -111,7 +159,10 @@ class _Pool:
             if _registry.get(self.key) is self:
                 del _registry[self.key]
         try:
-            await self.client.aclose(close_connection_pool=True)
+            if self.target.mode == "cluster":
+                await self.client.aclose()
+            else:
+                await self.client.aclose(close_connection_pool=True)
         except Exception as exc:  # closing must not fail shutdown
             log.debug("aicache: closing a Redis pool failed: %r", exc)
 
@@ -128,12 +179,12 @@ _registry: dict[_PoolKey, _Pool] = {}
 _registry_lock = threading.Lock()
 
 
-async def _acquire(key: _PoolKey, url: str) -> _Pool:
+async def _acquire(key: _PoolKey) -> _Pool:
     with _registry_lock:
         pool = _registry.get(key)
         created = pool is None
         if pool is None:
-            pool = _registry[key] = _Pool(key, url, key[4])
+            pool = _registry[key] = _Pool(key)
         pool.users += 1
     if created:
         await pool.start_watch()
@@ -163,7 +214,10 @@ class RedisBackend(Backend):
     """Entries in Redis, shared by every process that uses the same server.
 
     ``url`` is a ``redis://`` or ``rediss://`` (TLS) URL; a user name, password and database
-    go in it (``rediss://user:secret@host:6380/2``). ``timeout`` bounds each operation and
+    go in it (``rediss://user:secret@host:6380/2``). A cluster node's URL with ``?cluster=true``
+    (or ``mode="cluster"``) uses the whole Redis Cluster; ``redis+sentinel://h1:26379,h2:26379/
+    <service>`` the primary those Sentinels manage. ``ttl=None`` is stored for ``max_ttl``
+    seconds, so every key can be evicted and expires. ``timeout`` bounds each operation and
     ``connect_timeout`` each new connection, in seconds: a cache must answer fast or step aside.
     At most ``max_connections`` operations run at once per event loop; the others wait (up to
     ``pool_wait`` seconds, then they count as misses, not failures).
@@ -178,15 +232,18 @@ class RedisBackend(Backend):
         max_connections: int = 64,
         pool_wait: float = 2.0,
         name: str = "redis",
+        mode: str = "auto",
+        max_ttl: float = DEFAULT_MAX_TTL,
     ) -> None:
         try:
-            parse_url(url)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"RedisBackend url={_safe(url)!r} is not usable: {exc}") from None
+            target = parse_target(url, mode)
+        except ConfigError as exc:
+            raise ConfigError(f"RedisBackend url={safe_url(url)!r} is not usable: {exc}") from None
         for option, value in (
             ("timeout", timeout),
             ("connect_timeout", connect_timeout),
             ("pool_wait", pool_wait),
+            ("max_ttl", max_ttl),
         ):
             if not (isinstance(value, int | float) and 0 < value < math.inf):
                 raise ConfigError(f"RedisBackend {option} must be positive seconds, not {value!r}")
@@ -195,6 +252,8 @@ class RedisBackend(Backend):
         ):
             raise ConfigError(f"RedisBackend max_connections must be >= 1, not {max_connections!r}")
         self.url = url
+        self.target = target
+        self.max_ttl = float(max_ttl)
         self.timeout = float(timeout)
         self.connect_timeout = float(connect_timeout)
         self.max_connections = max_connections
@@ -202,8 +261,9 @@ class RedisBackend(Backend):
         self.name = name
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
-    async def client(self) -> aioredis.Redis:
-        """The ``redis.asyncio`` client for the running event loop (shares this tier's pool)."""
+    async def client(self) -> Any:
+        """The ``redis.asyncio`` client for the running event loop (shares this tier's pool): a
+        ``Redis``, or a ``RedisCluster`` for a cluster."""
         return (await self._pool()).client
 
     async def _pool(self) -> _Pool:
@@ -217,28 +277,39 @@ class RedisBackend(Backend):
         ended = [p for p in list(self._pools.values()) if p.closed or p.loop.is_closed()]
         for old in ended:
             self._pools.pop(old.loop, None)
-        key = (loop, self.url, self.timeout, self.connect_timeout, self.max_connections)
-        pool = self._pools[loop] = await _acquire(key, self.url)
+        key = (loop, self.target, self.timeout, self.connect_timeout, self.max_connections)
+        pool = self._pools[loop] = await _acquire(key)
         for old in ended:
             await _release(old)
         return pool
 
     async def get(self, key: str) -> bytes | None:
         pool = await self._pool()
-        value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        try:
+            value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        except ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):  # this key holds a list, a hash...: not ours
+                raise EntryError(f"Redis key holds another type: {exc}") from exc
+            raise
         if value is None or isinstance(value, bytes):
             return value
-        raise BackendError(f"Redis GET returned {type(value).__name__}, not bytes")
+        raise EntryError(f"Redis GET returned {type(value).__name__}, not bytes")
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pool = await self._pool()
-        if ttl is None:
-            await pool.run(lambda c: c.set(key, value), self.pool_wait)
-        elif ttl > 0:
-            px = max(1, math.ceil(ttl * 1000))
-            await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
-        else:
-            await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        try:
+            if ttl is None or ttl > 0:
+                px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
+                await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
+            else:
+                await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        except (OutOfMemoryError, ReadOnlyError) as exc:  # maxmemory + noeviction; a replica
+            raise WriteRefused(f"Redis refused the store: {exc}") from exc
+
+    def leases(
+        self, *, lease: float, wait: float, failed: Callable[[Exception], None]
+    ) -> RedisLeases:
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
 
     async def delete(self, key: str) -> bool:
         client = await self.client()
@@ -269,19 +340,9 @@ class RedisBackend(Backend):
             await _release(pool)
 
     def __repr__(self) -> str:
-        return f"<RedisBackend {self.name} {_safe(self.url)}>"
+        return f"<RedisBackend {self.name} {self.target.mode} {safe_url(self.url)}>"
 
 
 def _pattern(prefix: str) -> str:
     """A SCAN MATCH pattern for keys starting with ``prefix`` taken literally."""
     return prefix.translate(_GLOB_SPECIALS) + "*"
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at:
-        return url
-    user = userinfo.partition(":")[0]
-    return f"{scheme}://{user}:***@{host}" if user else f"{scheme}://***@{host}"

@@ -7,11 +7,19 @@
         result.cached, result.tier, result.summary
         ai.get_global_stats()["cache_cost_saved"]
 
-``aicache demo`` runs it over the bundled tracks.
+``aicache demo`` runs :func:`run` over the bundled tracks.
 """
 
 from ._manager import AnalysisError, AnalysisResult, SampleMindAIManager
 from ._prompts import AnalysisType
+from ._run import run
 from ._tracks import TRACKS
 
-__all__ = ["TRACKS", "AnalysisError", "AnalysisResult", "AnalysisType", "SampleMindAIManager"]
+__all__ = [
+    "TRACKS",
+    "AnalysisError",
+    "AnalysisResult",
+    "AnalysisType",
+    "SampleMindAIManager",
+    "run",
+]

@@ -2,7 +2,7 @@
 
 Routing: the providers whose API key is set, in the order Gemini, Claude, OpenAI; a provider that
 still fails after the cached client's retries hands the request to the next one. With no key set
-the manager starts a :class:`~aicache._simulator.ProviderSimulator` on 127.0.0.1 and talks to it
+the manager starts a :class:`~aicache.simulator.ProviderSimulator` on 127.0.0.1 and talks to it
 with the real OpenAI SDK, so every call still goes through ``cached_client``, the SDK's native
 types and real prices. Results say ``simulated=True`` then.
 """
@@ -10,8 +10,6 @@ types and real prices. Results say ``simulated=True`` then.
 from __future__ import annotations
 
 import asyncio
-import inspect
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,9 +21,10 @@ import orjson
 from .. import _clock, _stats
 from .._errors import AICacheError, ConfigError
 from .._info import cache_info
+from .._log import log
 from ..backends import BackendSpec
-from ..providers._retry import DEFAULT as DEFAULT_RETRY
-from ..providers._retry import RetryOption
+from ..providers import PROVIDERS as TABLE
+from ..providers import RetryOption, close_client
 from ._prompts import SYSTEM, AnalysisType, normalise, prompt, schema, summary
 
 __all__ = [
@@ -37,15 +36,10 @@ __all__ = [
     "SampleMindAIManager",
 ]
 
-log = logging.getLogger("aicache.demo")
-
 #: Routing order.
 PROVIDERS = ("gemini", "anthropic", "openai")
-KEY_VARIABLES: dict[str, tuple[str, ...]] = {
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "openai": ("OPENAI_API_KEY",),
-}
+#: The variables each provider's API key is read from (the provider table's).
+KEY_VARIABLES: dict[str, tuple[str, ...]] = {p: TABLE.get(p).keys for p in PROVIDERS}
 DEFAULT_MODELS = {
     "gemini": "gemini-2.5-flash",
     "anthropic": "claude-sonnet-4-6",
@@ -57,6 +51,7 @@ SIMULATED_URL = "http://simulated-provider.invalid/v1"
 MAX_TOKENS = 1024
 DEFAULT_TTL = 7 * 24 * 3600.0
 DEFAULT_LATENCY = (2.0, 5.0)
+_DEFAULT_RETRY: Any = object()
 
 
 class AnalysisError(Exception):
@@ -76,6 +71,7 @@ class AnalysisResult:
     latency_s: float
     cost_usd: float | None  # what the call cost on a miss, what the hit saved; None: unknown
     simulated: bool
+    key: str | None = None  # the cache key, when the call went through the cache
 
     @property
     def data(self) -> Any:
@@ -97,32 +93,6 @@ def _env_key(provider: str, environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def sdk_client(provider: str, api_key: str | None = None) -> Any:
-    """A new async SDK client of ``provider`` ("gemini", "anthropic" or "openai"). Without
-    ``api_key`` the SDK reads its own variables (keys, and base URLs such as OPENAI_BASE_URL)."""
-    if provider == "gemini":
-        from google import genai
-
-        return genai.Client(api_key=api_key)
-    if provider == "anthropic":
-        import anthropic
-
-        return anthropic.AsyncAnthropic(api_key=api_key)
-    import openai
-
-    return openai.AsyncOpenAI(api_key=api_key)
-
-
-async def close_client(client: Any) -> None:
-    """Close an SDK client's connections (google-genai: its ``aio`` side)."""
-    aio = getattr(client, "aio", None)
-    close = getattr(aio, "aclose", None) if aio is not None else getattr(client, "close", None)
-    if close is not None:
-        done = close()
-        if inspect.isawaitable(done):
-            await done
-
-
 _METHODS = {
     "gemini": "aio.models.generate_content",
     "anthropic": "messages.create",
@@ -135,7 +105,6 @@ def _simulated_client(port: int) -> Any:
     key, and its transport carries each request to the simulator's port, which changes on every
     run: so a second run finds the first run's entries."""
     import httpx2
-    import openai
 
     class Loopback(httpx2.AsyncHTTPTransport):
         async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -143,22 +112,17 @@ def _simulated_client(port: int) -> Any:
             return await super().handle_async_request(request)
 
     http = httpx2.AsyncClient(transport=Loopback(), timeout=httpx2.Timeout(120.0))
-    return openai.AsyncOpenAI(api_key="simulated", base_url=SIMULATED_URL, http_client=http)
+    return TABLE.get("openai").client(api_key="simulated", base_url=SIMULATED_URL, http_client=http)
 
 
 def _provider_of(client: Any) -> str:
-    module = type(client).__module__
-    for name, prefix in (
-        ("gemini", "google.genai"),
-        ("anthropic", "anthropic"),
-        ("openai", "openai"),
-    ):
-        if module.startswith(prefix):
-            return name
-    raise ConfigError(
-        f"clients=: {type(client).__qualname__} is not a google.genai.Client, "
-        "anthropic.AsyncAnthropic or openai.AsyncOpenAI"
-    )
+    found = TABLE.of_client(client)
+    if found is None or not found[1] or found[0].name not in PROVIDERS:
+        raise ConfigError(
+            f"clients=: {type(client).__qualname__} is not a google.genai.Client, "
+            "anthropic.AsyncAnthropic or openai.AsyncOpenAI"
+        )
+    return found[0].name
 
 
 class _Route:
@@ -241,7 +205,7 @@ class SampleMindAIManager:
         ttl: float | None = DEFAULT_TTL,
         backend: BackendSpec = None,
         namespace: str = "samplemind",
-        retry: RetryOption = DEFAULT_RETRY,
+        retry: RetryOption = _DEFAULT_RETRY,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.models = {**DEFAULT_MODELS, **(models or {})}
@@ -250,8 +214,9 @@ class SampleMindAIManager:
             "ttl": ttl,
             "backend": backend,
             "namespace": namespace,
-            "retry": retry,
         }
+        if retry is not _DEFAULT_RETRY:  # else cached_client's own default
+            self._cache_options["retry"] = retry
         env = os.environ if environ is None else environ
         given = dict(clients or {})
         for name, client in given.items():
@@ -264,7 +229,7 @@ class SampleMindAIManager:
                 key = _env_key(name, env)
                 if key is not None:
                     try:
-                        given[name] = sdk_client(name, key)
+                        given[name] = TABLE.get(name).client(api_key=key)
                     except ImportError as exc:
                         log.warning("%s key is set but its SDK is not installed: %s", name, exc)
         if simulate is False and not given:
@@ -300,7 +265,7 @@ class SampleMindAIManager:
             from ..providers import cached_client
 
             if self.simulated:
-                from .._simulator import ProviderSimulator
+                from ..simulator import ProviderSimulator
 
                 self._simulator = await ProviderSimulator(latency=self.latency, seed=0).start()
                 raw = _simulated_client(self._simulator.port)
@@ -375,6 +340,7 @@ class SampleMindAIManager:
                     latency_s=latency,
                     cost_usd=_cost(figures, hit),
                     simulated=route.simulated,
+                    key=info.key if info is not None else None,
                 )
         raise AnalysisError("every provider failed: " + "; ".join(failures))
 

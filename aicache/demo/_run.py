@@ -8,8 +8,10 @@ from typing import Any
 
 from .. import _clock
 from .._cache import AICache
-from .._cli import Progress, UsageError, duration, money, percent, say, table
 from .._config import CacheConfig
+from .._console import Progress, duration, money, percent, say, table
+from .._errors import ConfigError
+from .._persisted import Persisted, persisted
 from .._shared import close as close_shared
 from ..backends import build_backends
 from ._manager import (
@@ -22,7 +24,7 @@ from ._manager import (
 from ._prompts import AnalysisType
 from ._tracks import TRACKS
 
-__all__ = ["Request", "plan", "run_demo"]
+__all__ = ["Request", "plan", "run"]
 
 NAMESPACE = "samplemind"
 
@@ -51,6 +53,8 @@ def plan(tracks: int) -> list[Request]:
 
 
 async def _tiers(config: CacheConfig) -> str:
+    if not config.enabled:
+        return "OFF (AI_CACHE_ENABLED=false): every request goes to the provider, nothing is kept"
     tiers = build_backends(None, config)
     names = [t.name for t in tiers]
     for t in tiers:
@@ -59,7 +63,7 @@ async def _tiers(config: CacheConfig) -> str:
     return " -> ".join(names) + where
 
 
-async def run_demo(
+async def run(
     config: CacheConfig,
     *,
     tracks: int,
@@ -68,14 +72,14 @@ async def run_demo(
     latency: tuple[float, float],
     live: bool,
 ) -> int:
-    """Run the demo and print its table; return the exit code."""
+    """Run the demo and print its table; return the exit code (``aicache demo``)."""
     manager = SampleMindAIManager(
         simulate=None if live else True, latency=latency, namespace=NAMESPACE
     )
     if live and manager.simulated:
         names = ", ".join(v for p in PROVIDERS for v in KEY_VARIABLES[p])
-        raise UsageError(f"--live needs an API key: set one of {names}")
-    if fresh:
+        raise ConfigError(f"--live needs an API key: set one of {names}")
+    if fresh and config.enabled:
         cache = AICache(config, namespace=NAMESPACE)
         removed = await cache.clear()
         await cache.close()
@@ -110,7 +114,9 @@ async def run_demo(
     finally:
         await manager.close()
         await close_shared()
-    _report(requests, results, manager, wall)
+    stored = [r.key for r in results if isinstance(r, AnalysisResult) and not r.cached and r.key]
+    kept = await persisted(config, stored) if config.enabled else None
+    _report(requests, results, manager, wall, kept)
     return 1 if any(isinstance(r, AnalysisError) for r in results) else 0
 
 
@@ -119,6 +125,7 @@ def _report(
     results: list[AnalysisResult | AnalysisError],
     manager: SampleMindAIManager,
     wall: float,
+    kept: Persisted | None,
 ) -> None:
     rows = []
     for i, (request, result) in enumerate(zip(requests, results, strict=True), 1):
@@ -131,7 +138,7 @@ def _report(
                 str(i),
                 title,
                 request.kind.label,
-                "HIT" if result.cached else "MISS",
+                "HIT" if result.cached else ("MISS" if kept is not None else "CALL"),
                 result.tier or "-",
                 duration(result.latency_s),
                 money(result.cost_usd) if result.cached else "-",
@@ -143,16 +150,26 @@ def _report(
     stats = manager.get_global_stats()
     hits, misses = stats["cache_hits"], stats["cache_misses"]
     say()
-    say(
-        f"requests {len(requests)}: {hits} hits, {misses} misses "
-        f"(hit rate {percent(stats['cache_hit_rate'])}), wall time {duration(wall)}"
-    )
-    say(
-        f"saved: {duration(stats['cache_time_saved'])} of provider time and "
-        f"{money(stats['cache_cost_saved'])}; spent {money(stats['cost_spent'])}"
-    )
+    if kept is None:
+        calls = sum(1 for r in results if not isinstance(r, AnalysisError))
+        say(
+            f"requests {len(requests)}: caching is OFF (AI_CACHE_ENABLED=false), so {calls} "
+            f"provider calls, no hits, nothing stored; wall time {duration(wall)}"
+        )
+        say("cost is counted only for calls that go through the cache")
+    else:
+        say(
+            f"requests {len(requests)}: {hits} hits, {misses} misses "
+            f"(hit rate {percent(stats['cache_hit_rate'])}), wall time {duration(wall)}"
+        )
+        say(
+            f"saved: {duration(stats['cache_time_saved'])} of provider time and "
+            f"{money(stats['cache_cost_saved'])}; spent {money(stats['cost_spent'])}"
+        )
     if manager.simulated:
         say("(SIMULATED provider: real OpenAI SDK and real prices, answers made up locally)")
-    if misses:
-        say("Run it again: every request is then a hit.")
+    if kept is not None and kept.total:
+        say(kept.describe())
+        if kept.everything:
+            say("Run it again: every request is then a hit.")
     say("`aicache stats` shows the totals of every run; `aicache demo --fresh` starts over.")

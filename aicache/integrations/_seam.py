@@ -14,12 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from .. import _stats
-from .._cache import AICache, Cost, Policy
+from .._cache import AICache
 from .._config import get_config
 from .._controls import switches
 from .._keys import KEY_PREFIX, check_name, make_key
 from .._log import warn_once
-from .._policy import seconds
+from .._policy import Cost, Policy, seconds
 from .._shared import shared_cache
 from ..backends import BackendSpec
 

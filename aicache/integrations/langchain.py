@@ -24,11 +24,12 @@ from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.messages import messages_from_dict
 from langchain_core.outputs import ChatGeneration, Generation
 
-from .._cache import AICache, Cost
+from .._cache import AICache
 from .._log import warn_once
+from .._policy import Cost
 from .._pricing import cost_of
 from ..backends import BackendSpec
-from ..providers._base import tokens
+from ..providers import tokens
 from ._portal import run_sync
 from ._seam import TTL_DEFAULT, Seam
 

@@ -23,11 +23,12 @@ import orjson
 from litellm import cost_per_token
 from litellm.caching.base_cache import BaseCache
 
-from .._cache import AICache, Cost
+from .._cache import AICache
 from .._log import warn_once
+from .._policy import Cost
 from .._pricing import cost_of
 from ..backends import BackendSpec
-from ..providers._base import tokens
+from ..providers import tokens
 from ._portal import run_sync
 from ._seam import TTL_DEFAULT, Seam
 

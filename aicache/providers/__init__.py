@@ -11,60 +11,79 @@ Each SDK has one adapter module, imported only when a client of that SDK is wrap
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
+from .._codecs import codecs_in
 from .._errors import ConfigError
 from .._keys import check_name
 from .._policy import seconds
-from .._types import codecs_in
+from .._pricing import add_model_prefixes
 from ..backends import BackendSpec
-from ._base import Adapter
-from ._proxy import TTL_DEFAULT, Binding, CachedClient, Options
+from ._base import Adapter, tokens
+from ._proxy import TTL_DEFAULT, Binding, CachedClient, CachedMethod, Options
+from ._registry import Provider, Registry, close_client
 from ._retry import DEFAULT, Retry, RetryOption, resolve
 
-__all__ = ["CachedClient", "Retry", "cached_client"]
+__all__ = [
+    "PROVIDERS",
+    "CachedClient",
+    "CachedMethod",
+    "Provider",
+    "Registry",
+    "Retry",
+    "RetryOption",
+    "cached_client",
+    "cached_methods",
+    "close_client",
+    "tokens",
+]
 
 T = TypeVar("T")
 
-# (SDK module prefix, async class names served, adapter "module:class").
-_ADAPTERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("anthropic", ("AsyncAnthropic",), "_anthropic:AnthropicAdapter"),
-    ("openai", ("AsyncOpenAI", "AsyncAzureOpenAI"), "_openai:OpenAIAdapter"),
-    ("google.genai", ("Client",), "_genai:GenaiAdapter"),
-    ("google.generativeai", ("GenerativeModel",), "_genai_legacy:LegacyGeminiAdapter"),
-)
-for _prefix, _names, _target in _ADAPTERS:
-    codecs_in(_prefix, f"{__name__}.{_target.partition(':')[0]}")
-
-# Clients that are not wrapped (sync ones), and what to wrap instead.
-_INSTEAD = {
-    "Anthropic": "anthropic.AsyncAnthropic (cached calls are async)",
-    "OpenAI": "openai.AsyncOpenAI (cached calls are async)",
-    "AzureOpenAI": "openai.AsyncAzureOpenAI (cached calls are async)",
-    "AsyncClient": "the google.genai.Client itself, not client.aio",
-}
+#: The provider table: one line per SDK. Adding a provider is an adapter module and a line here.
+PROVIDERS = Registry(
+    Provider(
+        "anthropic", "anthropic", ("AsyncAnthropic",), "_anthropic:AnthropicAdapter",
+        wire="anthropic", price_prefixes=("anthropic",), keys=("ANTHROPIC_API_KEY",),
+        instead={"Anthropic": "anthropic.AsyncAnthropic (cached calls are async)"},
+    ),
+    Provider(
+        "openai", "openai", ("AsyncOpenAI", "AsyncAzureOpenAI"), "_openai:OpenAIAdapter",
+        wire="openai", price_prefixes=("openai",), keys=("OPENAI_API_KEY",),
+        instead={
+            "OpenAI": "openai.AsyncOpenAI (cached calls are async)",
+            "AzureOpenAI": "openai.AsyncAzureOpenAI (cached calls are async)",
+        },
+    ),
+    Provider(
+        "gemini", "google.genai", ("Client",), "_genai:GenaiAdapter",
+        wire="gemini", price_prefixes=("google",), keys=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+        instead={"AsyncClient": "the google.genai.Client itself, not client.aio"},
+    ),
+    Provider(
+        "gemini", "google.generativeai", ("GenerativeModel",),
+        "_genai_legacy:LegacyGeminiAdapter", wire="gemini", clients=False,
+    ),
+)  # fmt: skip
+for _entry in PROVIDERS:
+    codecs_in(_entry.sdk, f"{__name__}.{_entry.adapter.partition(':')[0]}")
+    add_model_prefixes(*_entry.price_prefixes)
 
 
 def _adapter_class(client: Any) -> type[Adapter]:
     if isinstance(client, CachedClient):
         raise ConfigError("this client is already a cached client; wrap the SDK's client once")
-    for cls in type(client).__mro__:
-        module = cls.__module__
-        for prefix, names, target in _ADAPTERS:
-            if module != prefix and not module.startswith(prefix + "."):
-                continue
-            if cls.__name__ in names:
-                name, _, attr = target.partition(":")
-                loaded = importlib.import_module(f"{__name__}.{name}")
-                return cast(type[Adapter], getattr(loaded, attr))
-            if cls.__name__ in _INSTEAD:
-                raise TypeError(
-                    f"cached_client does not wrap {prefix}.{cls.__name__}: wrap "
-                    f"{_INSTEAD[cls.__name__]}"
-                )
+    found = PROVIDERS.of_client(client)
+    if found is not None:
+        entry, wrapped = found
+        if wrapped:
+            return entry.adapter_class()
+        name = next(c.__name__ for c in type(client).__mro__ if c.__name__ in entry.instead)
+        raise TypeError(
+            f"cached_client does not wrap {entry.sdk}.{name}: wrap {entry.instead[name]}"
+        )
     kind = type(client)
     if kind.__module__.split(".")[0] == "litellm":
         raise TypeError(
@@ -73,11 +92,17 @@ def _adapter_class(client: Any) -> type[Adapter]:
             "AICacheLiteLLM from aicache.integrations.litellm (pip install 'aicache[litellm]') "
             "and call with caching=True"
         )
+    served = ", ".join(f"{p.sdk}.{c}" for p in PROVIDERS for c in p.classes)
     raise TypeError(
         f"cached_client does not know {kind.__module__}.{kind.__qualname__}; it wraps "
-        "anthropic.AsyncAnthropic, openai.AsyncOpenAI / AsyncAzureOpenAI, google.genai.Client "
-        "and google.generativeai.GenerativeModel (use @ai_cached for anything else)"
+        f"{served} (use @ai_cached for anything else)"
     )
+
+
+def cached_methods(provider: str) -> frozenset[str]:
+    """The attribute paths (``"chat.completions.create"``) a cached client of ``provider``
+    caches. Imports the provider's SDK."""
+    return PROVIDERS.get(provider).adapter_class().cached
 
 
 def cached_client(
@@ -97,7 +122,10 @@ def cached_client(
     ``chat.completions.create``, ``responses.create``, ``embeddings.create``; google-genai
     ``client.aio.models.generate_content`` and ``embed_content``; legacy google-generativeai
     ``generate_content_async``. A hit returns the SDK's own response class. Every cached call
-    also accepts ``bypass_cache=True``. ``stream=True`` calls go through uncached.
+    also accepts ``bypass_cache=True``. Streams (``stream=True``, the ``.stream(...)`` helpers,
+    ``generate_content_stream``) and the ``.parse(...)`` helpers are recorded whole and replayed
+    as the SDK's own stream and parsed types; any other method is called through, counted as
+    ``uncached``.
 
     - ``ttl``, ``stale_ttl``, ``backend``, ``namespace``, ``lock``: as for ``@ai_cached``.
     - ``should_cache``: ``response -> bool``; by default errors, empty and truncated answers

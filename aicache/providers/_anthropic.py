@@ -10,7 +10,7 @@ from anthropic.types import Message
 from anthropic.types.beta import BetaMessage
 
 from ._base import Tokens, tokens
-from ._stainless import StainlessAdapter, register
+from ._stainless import Events, StainlessAdapter, register
 
 __all__ = ["AnthropicAdapter"]
 
@@ -20,10 +20,74 @@ register(Message, BetaMessage)
 _CUT = frozenset({"max_tokens", "model_context_window_exceeded", "pause_turn"})
 
 
+def _apply(block: dict[str, Any], delta: dict[str, Any]) -> None:
+    for field in ("text", "thinking", "partial_json"):
+        if field in delta:
+            key = "input_json" if field == "partial_json" else field
+            block[key] = block.get(key, "") + delta[field]
+
+
 class AnthropicAdapter(StainlessAdapter):
     provider: ClassVar[str] = "anthropic"
     sdk: ClassVar[ModuleType] = anthropic
-    cached: ClassVar[frozenset[str]] = frozenset({"messages.create", "beta.messages.create"})
+    client_class: ClassVar[str] = "AsyncAnthropic"
+    cached: ClassVar[frozenset[str]] = frozenset(
+        {"messages.create", "beta.messages.create", "messages.parse"}
+    )
+    managers: ClassVar[frozenset[str]] = frozenset({"messages.stream"})
+    helpers: ClassVar[dict[str, type[Any]]] = {
+        "messages.parse": Message,
+        "messages.stream": Message,
+    }
+    bodies: ClassVar[dict[str, type[Any]]] = {
+        "messages.create": Message,
+        "beta.messages.create": BetaMessage,
+    }
+
+    def ended(self, path: str, events: Events) -> bool:
+        return any(name == "message_stop" for name, _ in events)
+
+    def accumulate(self, path: str, events: Events) -> Any:
+        """The message the events build (text and JSON deltas joined; usage as last reported)."""
+        message: dict[str, Any] = {}
+        blocks: list[dict[str, Any]] = []
+        for name, data in events:
+            if not isinstance(data, dict):
+                continue
+            if name == "message_start":
+                message = dict(data["message"])
+            elif name == "content_block_start":
+                blocks.append(dict(data["content_block"]))
+            elif name == "content_block_delta" and blocks:
+                _apply(blocks[data.get("index", len(blocks) - 1)], data.get("delta", {}))
+            elif name == "message_delta":
+                message.update({k: v for k, v in data.get("delta", {}).items() if v is not None})
+                usage = {k: v for k, v in (data.get("usage") or {}).items() if v is not None}
+                message["usage"] = {**(message.get("usage") or {}), **usage}
+        message["content"] = blocks
+        cls = BetaMessage if path.startswith("beta.") else Message
+        return cls.model_validate(message)
+
+    def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
+        """The wire request less prompt-caching markers: ``cache_control`` changes what
+        Anthropic charges, never what it answers, so a prompt with and without them shares one
+        entry."""
+        doc = super().request(path, call)
+        if doc is None:
+            return None
+        doc.pop("cache_control", None)  # the request-wide (automatic) marker
+        for name in ("system", "tools"):
+            if isinstance(doc.get(name), list):
+                doc[name] = _unmarked(doc[name])
+        messages = doc.get("messages")
+        if isinstance(messages, list):
+            doc["messages"] = [
+                {**m, "content": _unmarked(m["content"])}
+                if isinstance(m, dict) and isinstance(m.get("content"), list)
+                else m
+                for m in messages
+            ]
+        return doc
 
     def usage(self, response: Any) -> tuple[str, Tokens] | None:
         u = getattr(response, "usage", None)
@@ -40,3 +104,16 @@ class AnthropicAdapter(StainlessAdapter):
 
     def complete(self, response: Any) -> bool:
         return bool(getattr(response, "content", None)) and response.stop_reason not in _CUT
+
+
+def _unmarked(blocks: list[Any]) -> list[Any]:
+    """Content blocks (or tools) without their ``cache_control``; a tool result's own content
+    too. Nothing inside a block's data (a tool's input, a document) is touched."""
+    out = []
+    for block in blocks:
+        if isinstance(block, dict):
+            block = {k: v for k, v in block.items() if k != "cache_control"}
+            if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                block["content"] = _unmarked(block["content"])
+        out.append(block)
+    return out

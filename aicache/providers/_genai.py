@@ -8,14 +8,15 @@ text when the call gave a response schema, as the SDK itself does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from google.genai import errors, types
 
+from .._codecs import register_type
 from .._info import cache_info
-from .._types import register_type
 from ._base import Adapter, Tokens, headers_of, host_of, tokens, wire
+from ._streams import Tap
 
 __all__ = ["GenaiAdapter"]
 
@@ -43,8 +44,10 @@ _TRANSPORT = {
     "httpx_async_client",
     "aiohttp_client",
 }
+_STREAM = "aio.models.generate_content_stream"
 _CONFIGS: dict[str, Any] = {
     "generate_content": types.GenerateContentConfig,
+    "generate_content_stream": types.GenerateContentConfig,
     "embed_content": types.EmbedContentConfig,
 }
 _TRANSIENT_STATUS = frozenset({408, 429})
@@ -83,13 +86,46 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def _finished(item: Any) -> bool:
+    candidates: Any = item.get("candidates") if isinstance(item, dict) else None
+    return bool(candidates and candidates[0].get("finish_reason"))
+
+
+class _ChunkShape:
+    """A Gemini stream: whole when a chunk's first candidate has a finish reason; it adds up to
+    the last chunk with every chunk's parts."""
+
+    def __init__(self, adapter: GenaiAdapter) -> None:
+        self._adapter = adapter
+
+    def failed(self, head: dict[str, Any]) -> bool:
+        return False  # an error answer raises in the SDK before the stream starts
+
+    def ended(self, head: dict[str, Any], items: list[Any]) -> bool:
+        return any(_finished(item) for item in items)
+
+    def result(self, head: dict[str, Any], items: list[Any]) -> Any:
+        parts = [
+            part
+            for item in items
+            for candidate in (item.get("candidates") or [])[:1]
+            for part in (candidate.get("content") or {}).get("parts") or []
+        ]
+        last = dict(items[-1])
+        if last.get("candidates"):
+            first = dict(last["candidates"][0])
+            first["content"] = {**(first.get("content") or {}), "parts": parts}
+            last["candidates"] = [first, *last["candidates"][1:]]
+        return types.GenerateContentResponse.model_validate(last)
+
+
 class GenaiAdapter(Adapter):
     provider: ClassVar[str] = "gemini"
     cached: ClassVar[frozenset[str]] = frozenset(
         {
             "aio.models.generate_content",
             "aio.models.embed_content",
-            "aio.models.generate_content_stream",  # passed through, counted as uncached
+            _STREAM,  # recorded chunk by chunk
         }
     )
     refused: ClassVar[Mapping[str, str]] = {
@@ -100,6 +136,34 @@ class GenaiAdapter(Adapter):
     def __init__(self, client: Any) -> None:
         super().__init__(client)
         self._transport = _transport_errors()
+
+    # A stream is recorded as its chunks (the SDK's own objects, dumped as stored values) and
+    # replayed as an async iterator of them: this SDK's stream type is a plain async iterator.
+
+    def records(self, path: str, call: dict[str, Any]) -> bool:
+        return path == _STREAM
+
+    def shape(self, path: str) -> _ChunkShape:
+        return _ChunkShape(self)
+
+    @staticmethod
+    def dump_chunk(chunk: Any) -> Any:
+        return chunk.model_dump(mode="json", exclude_none=True, exclude=_NOT_STORED)
+
+    @staticmethod
+    async def replay(tap: Tap) -> AsyncIterator[types.GenerateContentResponse]:
+        try:
+            async for item in tap:
+                yield types.GenerateContentResponse.model_validate(item)
+        finally:
+            await tap.aclose()
+
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        from google import genai
+
+        http = types.HttpOptions(base_url=base_url) if base_url else None
+        return genai.Client(api_key=api_key, http_options=http, **extra)
 
     def client_scope(self) -> dict[str, Any]:
         api = self.client._api_client  # the SDK keeps its settings here, nowhere public

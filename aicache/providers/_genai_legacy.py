@@ -18,7 +18,7 @@ from google.generativeai import client as legacy_client
 from google.generativeai import protos
 from google.generativeai.types.generation_types import AsyncGenerateContentResponse
 
-from .._types import register_type
+from .._codecs import register_type
 from ._base import Adapter, Tokens, tokens
 
 __all__ = ["LegacyGeminiAdapter"]

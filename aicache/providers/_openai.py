@@ -7,12 +7,13 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import openai
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types import CreateEmbeddingResponse
-from openai.types.chat import ChatCompletion
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.responses import Response
 
 from ._base import Tokens, tokens
-from ._stainless import StainlessAdapter, register
+from ._stainless import Events, StainlessAdapter, register
 
 __all__ = ["OpenAIAdapter"]
 
@@ -20,6 +21,8 @@ register(ChatCompletion, Response, CreateEmbeddingResponse)
 
 #: Finish reasons of a choice that was cut off or withheld.
 _CUT = frozenset({"length", "content_filter"})
+#: Events that end a Responses stream; the answer is in their ``response``.
+_RESPONSE_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 def _said_something(choice: Any) -> bool:
@@ -30,9 +33,43 @@ def _said_something(choice: Any) -> bool:
 class OpenAIAdapter(StainlessAdapter):
     provider: ClassVar[str] = "openai"
     sdk: ClassVar[ModuleType] = openai
+    client_class: ClassVar[str] = "AsyncOpenAI"
     cached: ClassVar[frozenset[str]] = frozenset(
         {"chat.completions.create", "responses.create", "embeddings.create"}
+        | {"chat.completions.parse", "responses.parse"}
     )
+    managers: ClassVar[frozenset[str]] = frozenset({"chat.completions.stream", "responses.stream"})
+    helpers: ClassVar[dict[str, type[Any]]] = {
+        "chat.completions.parse": ChatCompletion,
+        "chat.completions.stream": ChatCompletion,
+        "responses.parse": Response,
+        "responses.stream": Response,
+    }
+    bodies: ClassVar[dict[str, type[Any]]] = {
+        "chat.completions.create": ChatCompletion,
+        "responses.create": Response,
+    }
+
+    def ended(self, path: str, events: Events) -> bool:
+        if path.startswith("responses."):
+            return any(name in _RESPONSE_END for name, _ in events)
+        finished = any(
+            isinstance(data, dict) and any(c.get("finish_reason") for c in data.get("choices", []))
+            for _, data in events
+        )
+        return finished and any(data == "[DONE]" for _, data in events)
+
+    def accumulate(self, path: str, events: Events) -> Any:
+        if path.startswith("responses."):
+            for name, data in reversed(events):
+                if name in _RESPONSE_END:
+                    return Response.model_validate(data["response"])
+            raise ValueError("the stream has no final response")
+        state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+        for _, data in events:
+            if isinstance(data, dict):
+                state.handle_chunk(ChatCompletionChunk.model_validate(data))
+        return state.get_final_completion()
 
     def usage(self, response: Any) -> tuple[str, Tokens] | None:
         u = getattr(response, "usage", None)

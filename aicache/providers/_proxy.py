@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from .. import _stats
-from .._cache import AICache, Cost, Policy
+from .._cache import AICache
 from .._config import generation, get_config
-from .._keys import _Binder, check_name, make_key
+from .._keys import ArgumentBinder, check_name, make_key
 from .._log import warn_once
+from .._policy import Cost, Policy
 from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
-from ._retry import Retry, _Tenacity
+from ._mark import mark
+from ._retry import Retry, TenacityRetry
+from ._streams import Opened, Streams, Tap
 
-__all__ = ["BYPASS", "Binding", "CachedClient", "Options"]
+__all__ = ["BYPASS", "Binding", "CachedClient", "CachedMethod", "Options"]
 
 BYPASS = "bypass_cache"
 #: ``ttl=`` left at its default: the configured ttl.
@@ -41,7 +44,7 @@ class Options:
     backend: BackendSpec
     namespace: str | None
     should_cache: Callable[[Any], bool] | None
-    retry: Retry | _Tenacity | None
+    retry: Retry | TenacityRetry | None
     lock: bool | None
     stale_ttl: float | None
 
@@ -54,16 +57,22 @@ class Binding:
         self.options = options
         self.prefixes = frozenset(
             ".".join(path.split(".")[:i])
-            for path in adapter.cached | adapter.refused.keys()
+            for path in adapter.cached | adapter.managers | adapter.refused.keys()
             for i in range(1, path.count(".") + 1)
         )
-        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], _Binder]] = {}
+        self._methods: dict[str, tuple[Callable[..., Awaitable[Any]], ArgumentBinder]] = {}
         self._generation = -1
         self._cache: AICache | None = None
         self._namespace = ""
         self._ttl: float | None = None
         self._lock = False
         self._policies: dict[_stats.Label, Policy] = {}
+        self.streams = Streams()
+        self._package = type(adapter.client).__module__.split(".")[0] + "."
+        if hasattr(adapter, "transport"):  # an SDK that sends through httpx2, so it is installed
+            from ._wire import WireTransport
+
+            adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
 
     def _resolve(self) -> AICache | None:
         """The cache to use now (``None`` when caching is switched off in the settings)."""
@@ -79,11 +88,11 @@ class Binding:
             self._generation = gen
         return self._cache
 
-    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], _Binder]:
+    def _method(self, path: str) -> tuple[Callable[..., Awaitable[Any]], ArgumentBinder]:
         found = self._methods.get(path)
         if found is None:
             fn = self.adapter.target(path, sdk_retries=self.options.retry is None)
-            found = self._methods[path] = (fn, _Binder(inspect.signature(fn)))
+            found = self._methods[path] = (fn, ArgumentBinder(inspect.signature(fn)))
         return found
 
     def _policy(self, label: _stats.Label) -> Policy:
@@ -139,7 +148,30 @@ class Binding:
 
         return await retry.run(attempt, label, self.adapter.transient, self.adapter.retry_after)
 
-    async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def owns(self, value: Any) -> bool:
+        """``value`` is a part of the SDK client (a resource), not data or a model."""
+        kind = type(value)
+        return (
+            kind.__module__.startswith(self._package)
+            and not hasattr(kind, "model_fields")
+            and not isinstance(value, BaseException)
+        )
+
+    def uncached(self, path: str, model: str) -> None:
+        """Count (and log once) a call that goes to the provider without the cache."""
+        provider = self.adapter.provider
+        _stats.count((f"{provider}.{path}", provider, model), "uncached")
+        warn_once(
+            f"uncached:{provider}.{path}",
+            "aicache: %s.%s is not cached; every call goes to the provider",
+            provider,
+            path,
+        )
+
+    def _bound(
+        self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Callable[..., Any], dict[str, Any], _stats.Label, bool]:
+        """The real method, the call's arguments by name, its stats label, and its bypass."""
         bypass = bool(kwargs.pop(BYPASS, False)) if BYPASS in kwargs else False
         fn, binder = self._method(path)
         call = binder.bind(args, kwargs)
@@ -147,7 +179,88 @@ class Binding:
             if isinstance(value, Iterator):  # keying would use up a one-shot iterator
                 call[name] = list(value)
         adapter = self.adapter
-        label = (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call))
+        return (
+            fn,
+            call,
+            (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)),
+            bypass,
+        )
+
+    def _recorded(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The method and arguments that make a recorded call: through the recording transport,
+        marked with its key; or the real method when the call is not cached."""
+        if self._resolve() is None:
+            return fn, call
+        key = self._key(path, call, label)
+        if key is None:
+            _stats.count(label, "uncached")
+            return fn, call
+        marked = self.adapter.marked(call, mark(key, path, label[2], bypass))
+        return self.adapter.recorded(path, self.options.retry is None), marked
+
+    async def _open_recorded(
+        self, key: str, path: str, model: str, bypass: bool, start: Callable[[], Any]
+    ) -> Tap:
+        """Answer a marked request (called by the recording transport)."""
+        label = (f"{self.adapter.provider}.{path}", self.adapter.provider, model)
+        cache = self._resolve()
+        policy = self._policy(label)
+        return await self.streams.open(
+            cache, key, policy, self.adapter.shape(path), start, bypass=bypass
+        )
+
+    async def _chunks(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> Any:
+        """A stream recorded as the SDK's chunk objects (google-genai): replayed as an async
+        iterator of equal chunks."""
+        cache = self._resolve()
+        key = None if cache is None else self._key(path, call, label)
+        if key is None:
+            if cache is not None:
+                _stats.count(label, "uncached")
+            return await self._invoke(fn, call, label)
+        adapter: Any = self.adapter
+
+        async def start() -> Opened:
+            stream = await self._invoke(fn, call, label)
+
+            async def items() -> AsyncIterator[Any]:
+                async for chunk in stream:
+                    yield adapter.dump_chunk(chunk)
+
+            return Opened({}, items(), stream.aclose)
+
+        policy = self._policy(label)
+        tap = await self.streams.open(cache, key, policy, adapter.shape(path), start, bypass=bypass)
+        return adapter.replay(tap)
+
+    def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
+        fn, call, label, bypass = self._bound(path, args, kwargs)
+        fn, call = self._recorded(path, fn, call, label, bypass)
+        return fn(**call)
+
+    async def call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fn, call, label, bypass = self._bound(path, args, kwargs)
+        adapter = self.adapter
+        if adapter.records(path, call):
+            if hasattr(adapter, "replay"):
+                return await self._chunks(path, fn, call, label, bypass)
+            fn, call = self._recorded(path, fn, call, label, bypass)
+            return await self._invoke(fn, call, label)
         run = functools.partial(self._invoke, fn, call, label)
         cache = self._resolve()
         if cache is None:
@@ -164,7 +277,7 @@ class Binding:
             return value
 
 
-class _Method:
+class CachedMethod:
     """A cached method: call it as the SDK's own, plus ``bypass_cache=True``."""
 
     __slots__ = ("__wrapped__", "_binding", "_path")
@@ -179,6 +292,41 @@ class _Method:
 
     def __repr__(self) -> str:
         return f"<aicache cached {self._binding.adapter.provider}.{self._path}>"
+
+
+#: Client methods that are not provider calls: never counted as uncached.
+_LIFECYCLE = frozenset({"close", "aclose", "copy", "with_options"})
+
+
+class _Uncached:
+    """A provider method that is not cached: called as is, counted under ``uncached`` and
+    logged once, so that nothing passes through the cache unseen."""
+
+    __slots__ = ("__wrapped__", "_binding", "_path")
+
+    def __init__(self, binding: Binding, path: str, real: Any) -> None:
+        self._binding = binding
+        self._path = path
+        self.__wrapped__ = real
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._binding.uncached(self._path, str(kwargs.get("model") or ""))
+        return self.__wrapped__(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    def __repr__(self) -> str:
+        return f"<aicache uncached {self._binding.adapter.provider}.{self._path}>"
+
+
+class _Manager(CachedMethod):
+    """A stream helper (``messages.stream``): returns the SDK's manager at once, as the SDK does."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._binding.manager(self._path, args, kwargs)
 
 
 class _Node:
@@ -202,8 +350,16 @@ class _Node:
             )
         real = getattr(self.__wrapped__, name)
         if path in binding.adapter.cached:
-            return _Method(binding, path, real)
+            return CachedMethod(binding, path, real)
+        if path in binding.adapter.managers:
+            return _Manager(binding, path, real)
         if path in binding.prefixes:
+            return _Node(real, path, binding)
+        if name.startswith("_") or name in _LIFECYCLE:
+            return real
+        if callable(real) and not isinstance(real, type):
+            return _Uncached(binding, path, real)
+        if binding.owns(real):  # a resource of the SDK (client.models, .with_raw_response)
             return _Node(real, path, binding)
         return real
 

@@ -19,7 +19,7 @@ import tenacity
 from .. import _stats
 from .._errors import ConfigError
 
-__all__ = ["DEFAULT", "Retry", "RetryOption", "resolve"]
+__all__ = ["DEFAULT", "Retry", "RetryOption", "TenacityRetry", "resolve"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +92,7 @@ DEFAULT: Any = _Default()
 RetryOption = Any
 
 
-class _Tenacity:
+class TenacityRetry:
     """A user's own ``tenacity.AsyncRetrying``, with retries still counted."""
 
     def __init__(self, retrying: tenacity.AsyncRetrying) -> None:
@@ -117,7 +117,7 @@ class _Tenacity:
         return await self.retrying.copy(before_sleep=before_sleep)(fn)
 
 
-def resolve(option: RetryOption) -> Retry | _Tenacity | None:
+def resolve(option: RetryOption) -> Retry | TenacityRetry | None:
     """The retry policy a ``retry=`` option names; a wrong value raises :class:`ConfigError`."""
     if option is DEFAULT:
         return Retry()
@@ -126,7 +126,7 @@ def resolve(option: RetryOption) -> Retry | _Tenacity | None:
     if isinstance(option, Retry):
         return option
     if isinstance(option, tenacity.AsyncRetrying):
-        return _Tenacity(option)
+        return TenacityRetry(option)
     if isinstance(option, int) and not isinstance(option, bool):
         return Retry(attempts=option)
     raise ConfigError(

@@ -3,14 +3,22 @@ requests, mark "not given" arguments and raise errors the same way."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._types import register_type
-from ._base import DROP, Adapter, headers_of, host_of, wire
+import httpx2
 
-__all__ = ["StainlessAdapter", "register"]
+from .._codecs import register_type
+from ._base import DROP, Adapter, headers_of, host_of, wire
+from ._mark import MARK
+from ._wire import sse_data
+
+__all__ = ["Events", "StainlessAdapter", "WireShape", "register"]
+
+#: The events of a recorded stream: ``(event name, data)``, data parsed from JSON where it is.
+Events = list[tuple[str | None, Any]]
 
 #: Per-call options that never reach the request body and never change an answer.
 _TRANSPORT = frozenset({"timeout"})
@@ -42,15 +50,107 @@ def register(*classes: type[Any]) -> None:
         register_type(cls, load=load)
 
 
+def _load(cls: type[Any], data: Any) -> Any:
+    try:
+        return cls.model_validate(data)
+    except ValueError:
+        return cls.construct(**data)
+
+
+def _parsed(items: list[Any]) -> Events:
+    out: Events = []
+    for block in items:
+        name, data = sse_data(str(block))
+        try:
+            out.append((name, json.loads(data)))
+        except ValueError:
+            out.append((name, data))
+    return out
+
+
+class WireShape:
+    """What a recorded answer of one method means: a JSON body of ``body`` (the parse helpers),
+    or server-sent events the adapter reads (``ended`` / ``accumulate``)."""
+
+    def __init__(self, adapter: StainlessAdapter, path: str, body: type[Any]) -> None:
+        self._adapter = adapter
+        self._path = path
+        self._body = body
+
+    @staticmethod
+    def _streamed(head: dict[str, Any]) -> bool:
+        kind = str(head.get("headers", {}).get("content-type", ""))
+        return kind.startswith("text/event-stream")
+
+    def failed(self, head: dict[str, Any]) -> bool:
+        return head.get("status") != 200
+
+    def ended(self, head: dict[str, Any], items: list[Any]) -> bool:
+        if not self._streamed(head):
+            return bool(items)  # the whole body was read
+        return self._adapter.ended(self._path, _parsed(items))
+
+    def result(self, head: dict[str, Any], items: list[Any]) -> Any:
+        if not self._streamed(head):
+            return _load(self._body, json.loads(items[0]))
+        return self._adapter.accumulate(self._path, _parsed(items))
+
+
 class StainlessAdapter(Adapter):
     """Base of the Anthropic and OpenAI adapters. ``sdk`` is the SDK's top-level module."""
 
     sdk: ClassVar[ModuleType]
+    #: The SDK's async client class, as named in ``sdk``.
+    client_class: ClassVar[str]
+
+    @classmethod
+    def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:
+        return getattr(cls.sdk, cls.client_class)(api_key=api_key, base_url=base_url, **extra)
+
+    #: Paths recorded at the wire whatever their arguments (the helpers), with the class a
+    #: non-streamed answer of theirs is.
+    helpers: ClassVar[dict[str, type[Any]]] = {}
+    #: Cached paths recorded at the wire when called with ``stream=True``, with their class.
+    bodies: ClassVar[dict[str, type[Any]]] = {}
 
     def __init__(self, client: Any) -> None:
         self.sentinels: tuple[type, ...] = (self.sdk.Omit, self.sdk.NotGiven)
         self._quiet: Any = None
+        self._wired: Any = None
+        self.transport: Callable[[httpx2.AsyncClient], httpx2.AsyncBaseTransport] | None = None
         super().__init__(client)
+
+    def records(self, path: str, call: dict[str, Any]) -> bool:
+        return path in self.helpers or (path in self.bodies and call.get("stream") is True)
+
+    def recorded(self, path: str, sdk_retries: bool) -> Callable[..., Any]:
+        """The method on a copy of the client whose ``httpx2`` client records and replays; the
+        copy shares the real client's connections and skips the SDK's retries when ours run."""
+        if self._wired is None:
+            assert self.transport is not None, "the cached client sets the transport"
+            inner = self.client._client  # the SDK keeps its httpx2 client here, nowhere public
+            http = httpx2.AsyncClient(transport=self.transport(inner), timeout=inner.timeout)
+            retries = {} if sdk_retries else {"max_retries": 0}
+            self._wired = self.client.with_options(http_client=http, **retries)
+        obj: Any = self._wired
+        for name in path.split("."):
+            obj = getattr(obj, name)
+        return obj  # type: ignore[no-any-return]
+
+    def shape(self, path: str) -> WireShape:
+        return WireShape(self, path, self.helpers.get(path) or self.bodies[path])
+
+    def ended(self, path: str, events: Events) -> bool:
+        """The events reached the provider-defined end of the stream."""
+        raise NotImplementedError
+
+    def accumulate(self, path: str, events: Events) -> Any:
+        """The non-streamed response the events of a whole stream add up to."""
+        raise NotImplementedError
+
+    def marked(self, call: dict[str, Any], value: str) -> dict[str, Any]:
+        """``call`` with the recording transport's :data:`MARK` header added."""
+        return {**call, "extra_headers": {**(call.get("extra_headers") or {}), MARK: value}}
 
     def client_scope(self) -> dict[str, Any]:
         client = self.client
@@ -71,8 +171,6 @@ class StainlessAdapter(Adapter):
         return obj  # type: ignore[no-any-return]
 
     def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
-        if call.get("stream") is True:
-            return None
         doc: dict[str, Any] = {}
         for name, value in call.items():
             if name in _TRANSPORT:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from aicache import ConfigError
 from aicache.backends import Backend, MemoryBackend
 
 if TYPE_CHECKING:
@@ -144,8 +145,9 @@ async def test_keys_lists_the_live_keys_under_a_prefix() -> None:
 
 @pytest.mark.parametrize(("entries", "size"), [(0, 10), (10, 0), (-1, 10)])
 def test_bounds_must_be_positive(entries: int, size: int) -> None:
-    with pytest.raises(ValueError, match="max_entries"):
+    with pytest.raises(ConfigError, match="max_entries") as info:
         MemoryBackend(max_entries=entries, max_bytes=size)
+    assert isinstance(info.value, ValueError)  # what it raised before ConfigError
 
 
 async def test_close_is_safe_twice() -> None:

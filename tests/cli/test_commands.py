@@ -76,9 +76,8 @@ def test_stats_from_redis(shell: Any, redis_server: Any) -> None:
 
     redis_server.kill()
     done = shell.aicache("stats", "--redis", redis_server.url)
-    _one_line_error(done, 1, "aicache stats: error:", "cannot read fleet stats")
-    done = shell.aicache("stats", "--redis", redis_server.url, "--debug")
-    assert done.returncode != 0 and "Traceback" in done.stderr
+    _one_line_error(done, 1, "aicache stats: not reachable, left out: redis hash")
+    assert "nothing recorded yet" in done.stdout  # the file store, read all the same
 
 
 # -- inspect --------------------------------------------------------------------------------------
@@ -180,7 +179,7 @@ def test_clear_and_inspect_on_redis_leave_foreign_keys(shell: Any, redis_server:
 
 
 def test_usage_errors_exit_2(shell: Any) -> None:
-    assert shell.aicache().returncode == 2
+    assert shell.aicache().returncode == 0  # the help
     assert shell.aicache("stats", "--bogus").returncode == 2
     assert shell.aicache("frobnicate").returncode == 2
     _one_line_error(shell.aicache("inspect", "--limit", "0"), 2, "--limit")
@@ -199,5 +198,5 @@ def test_help_lists_every_command() -> None:
         [sys.executable, "-m", "aicache", "--help"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0
-    for command in ("stats", "clear", "inspect", "warm", "demo"):
+    for command in ("stats", "clear", "inspect", "warm", "demo", "simulate"):
         assert command in done.stdout

@@ -14,8 +14,8 @@ import pytest
 
 import aicache
 from aicache import _fleet
-from aicache._cli import main
-from aicache._simulator import ProviderSimulator
+from aicache.cli import main
+from aicache.simulator import ProviderSimulator
 
 RECORDED = [
     {

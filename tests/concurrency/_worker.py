@@ -22,7 +22,7 @@ import redis.asyncio as aioredis
 
 import aicache
 from aicache import ai_cached
-from aicache._lease import DONE_PREFIX
+from aicache.backends._redis_lease import DONE_PREFIX
 
 
 async def main(mode: str, url: str, callers: int, waiters: int) -> None:

@@ -18,7 +18,8 @@ import redis.asyncio as aioredis
 import aicache
 from aicache import AICache, Policy
 from aicache import stats as aistats
-from aicache._lease import DONE_PREFIX, LOCK_PREFIX
+from aicache.backends import Backend, FileBackend, Leases, MemoryBackend, RedisBackend
+from aicache.backends._redis_lease import DONE_PREFIX, LOCK_PREFIX, RedisLeases
 
 from .conftest import PATIENT, Gated
 
@@ -336,3 +337,38 @@ async def test_a_stale_copy_in_memory_does_not_hide_a_fresh_entry_below_it(
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
     assert fn.runs == 2  # a's refresh found b's entry instead of calling
+
+
+async def test_leases_come_from_whichever_tier_lends_them_through_the_backend_interface(
+    redis_server: Any, raw: aioredis.Redis
+) -> None:
+    # The core looks for a tier that lends leases, whatever its type: here an in-process tier
+    # that lends the leases of a real Redis, with no Redis tier in the chain at all.
+    lender_of = RedisBackend(redis_server.url)
+
+    class LendingMemory(MemoryBackend):
+        def leases(
+            self, *, lease: float, wait: float, failed: Callable[[Exception], None]
+        ) -> Leases | None:
+            return lender_of.leases(lease=lease, wait=wait, failed=failed)
+
+    await raw.set(LOCK_PREFIX + KEY, "another-process", px=60_000)
+    config = aicache.get_config().replace(**{**PATIENT, "lock_wait": 0.3})
+    cache = AICache(config, backend=[LendingMemory()])
+    fn = Gated()
+    fn.open()
+    try:
+        assert (await asyncio.wait_for(call(cache, fn), 10))["run"] == 1
+    finally:
+        await cache.close()
+        await lender_of.close()
+    assert aistats.snapshot()["lock_waits"] == 1  # it waited on the lease another process held
+
+
+def test_only_a_tier_that_can_lend_leases_offers_them(redis_server: Any, tmp_path: Any) -> None:
+    def lend(backend: Backend) -> Leases | None:
+        return backend.leases(lease=1.0, wait=1.0, failed=lambda exc: None)
+
+    assert lend(MemoryBackend()) is None
+    assert lend(FileBackend(tmp_path)) is None
+    assert isinstance(lend(RedisBackend(redis_server.url)), RedisLeases)

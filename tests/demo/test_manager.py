@@ -12,9 +12,9 @@ import pytest
 from google import genai
 
 import aicache
-from aicache._simulator import ProviderSimulator
 from aicache.demo import TRACKS, AnalysisError, AnalysisType, SampleMindAIManager
 from aicache.providers import Retry
+from aicache.simulator import ProviderSimulator
 
 FEATURES = TRACKS[0]["features"]
 QUICK = Retry(attempts=2, initial=0, maximum=0, jitter=0)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from aicache import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 # LiteLLM fetches its price map from the network at import unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

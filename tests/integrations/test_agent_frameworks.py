@@ -16,7 +16,8 @@ from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 import aicache
-from aicache import ProviderSimulator, cached_client
+from aicache import cached_client
+from aicache.simulator import ProviderSimulator
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY
 

@@ -11,8 +11,9 @@ from langchain_openai import ChatOpenAI
 from langchain_tests.integration_tests.cache import AsyncCacheTestSuite, SyncCacheTestSuite
 
 import aicache
-from aicache import ProviderSimulator, _keys
+from aicache import _keys
 from aicache.integrations.langchain import AICacheLangChain
+from aicache.simulator import ProviderSimulator
 
 from .conftest import OPENAI_KEY
 

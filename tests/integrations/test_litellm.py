@@ -12,8 +12,8 @@ import litellm
 import pytest
 
 import aicache
-from aicache import ProviderSimulator
 from aicache.integrations.litellm import AICacheLiteLLM
+from aicache.simulator import ProviderSimulator
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY
 

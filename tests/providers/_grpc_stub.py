@@ -13,7 +13,7 @@ from google.ai.generativelanguage_v1beta.services.generative_service.transports 
     GenerativeServiceGrpcAsyncIOTransport,
 )
 
-from aicache._simulator import _Answer, tokens_of
+from aicache.simulator import Answer, tokens_of
 
 _SERVICE = "google.ai.generativelanguage.v1beta.GenerativeService"
 
@@ -61,8 +61,8 @@ class GeminiGrpcStub:
     def _answer(self, request: glm.GenerateContentRequest) -> glm.GenerateContentResponse:
         digest = hashlib.sha256(glm.GenerateContentRequest.serialize(request)).digest()
         limit = request.generation_config.max_output_tokens or None
-        answer = _Answer(digest, None, limit)
         prompt = " ".join(p.text for c in request.contents for p in c.parts)
+        answer = Answer(digest, None, limit, prompt)
         count = tokens_of(prompt)
         finish = "MAX_TOKENS" if answer.truncated else "STOP"
         return glm.GenerateContentResponse(

@@ -12,8 +12,8 @@ from google import genai
 
 import aicache
 from aicache import _pricing
-from aicache._simulator import ProviderSimulator
 from aicache.providers import Retry, cached_client
+from aicache.simulator import ProviderSimulator
 
 ANTHROPIC_KEY = "sk-ant-api03-SECRET-anthropic-0123456789"
 OPENAI_KEY = "sk-proj-SECRET-openai-0123456789"
@@ -32,7 +32,7 @@ def _prices() -> Iterator[None]:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[ProviderSimulator]:
-    async with ProviderSimulator() as simulator:
+    async with ProviderSimulator(chunk_gap=0) as simulator:
         yield simulator
 
 

@@ -17,7 +17,7 @@ from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
 import aicache
-from aicache._simulator import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 from .conftest import HELLO, counters, wrap
 

@@ -17,7 +17,7 @@ from google import genai
 import aicache
 from aicache import _pricing
 from aicache._pricing import Price, cost_of, price_for, set_prices
-from aicache._simulator import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 from .conftest import HELLO, counters
 

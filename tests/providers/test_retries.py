@@ -11,8 +11,8 @@ import pytest
 import tenacity
 from google import genai
 
-from aicache._simulator import ProviderSimulator
 from aicache.providers import Retry
+from aicache.simulator import ProviderSimulator
 
 from .conftest import ANTHROPIC_KEY, HELLO, counters, wrap
 

@@ -11,7 +11,7 @@ import redis
 from google import genai
 
 import aicache
-from aicache._simulator import ProviderSimulator
+from aicache.simulator import ProviderSimulator
 
 from .conftest import (
     ANTHROPIC_KEY,

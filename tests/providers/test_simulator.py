@@ -15,7 +15,7 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
-from aicache._simulator import ProviderSimulator, tokens_of
+from aicache.simulator import ProviderSimulator, tokens_of
 
 from .conftest import HELLO
 

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 from redis.exceptions import ResponseError
 
-from . import _clock
-from ._log import log, warn_once
+from .. import _clock
+from .._log import log, warn_once
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
     from redis.commands.core import AsyncScript
 
-__all__ = ["DONE_PREFIX", "LOCK_PREFIX", "Leases"]
+__all__ = ["DONE_PREFIX", "LOCK_PREFIX", "RedisLeases"]
 
 T = TypeVar("T")
 
@@ -176,7 +176,7 @@ class _Notifier:
             log.debug("aicache: closing the lease notification connection failed: %r", exc)
 
 
-class Leases:
+class RedisLeases:
     """Cross-process single-flight over one Redis server.
 
     ``client`` returns the ``redis.asyncio`` client of the running loop; ``lease`` is the lease
