@@ -95,6 +95,10 @@ class _Pool:
         else:
             # The cluster client follows MOVED/ASK and re-reads the slot map itself.
             self.client = async_client(self.target, **options)
+        # A cluster client first used by many calls at once may run some commands twice (INCR
+        # gave 2 and 3; redis-py 8.1): it reads the slot map once, for all, before any command.
+        self.fresh = self.target.mode == "cluster"
+        self.starting = asyncio.Lock()
         self.gate = asyncio.Semaphore(size)
         self.batcher = Batcher(self.batched, cluster=self.target.mode == "cluster")
         self.near = (
@@ -153,6 +157,8 @@ class _Pool:
             if settle:
                 await asyncio.sleep(0)
             try:
+                if self.fresh:
+                    await self.start()
                 return await op(self.client)
             except RedisConnectionError:
                 # Closed by the server (a restart, CLIENT KILL): the pool's idle connections
@@ -176,6 +182,15 @@ class _Pool:
             raise BackendError(f"Redis is a cluster node, not a single server: {exc}") from None
         finally:
             self.gate.release()
+
+    async def start(self) -> Any:
+        """The client, once its cluster slot map has been read (by one caller)."""
+        if self.fresh:
+            async with self.starting:
+                if self.fresh:
+                    await self.client.initialize()
+                    self.fresh = False
+        return self.client
 
     async def drop_idle(self) -> None:
         """Close every pooled connection not in use (the cluster client manages its own)."""
@@ -323,7 +338,7 @@ class RedisBackend(Backend):
     async def client(self) -> Any:
         """The ``redis.asyncio`` client for the running event loop (shares this tier's pool): a
         ``Redis``, or a ``RedisCluster`` for a cluster."""
-        return (await self._pool()).client
+        return await (await self._pool()).start()
 
     async def _pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
@@ -400,7 +415,8 @@ class RedisBackend(Backend):
     def leases(
         self, *, lease: float, wait: float, failed: Callable[[Exception], None]
     ) -> RedisLeases:
-        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
+        sharded = self.target.mode == "cluster"
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed, sharded=sharded)
 
     async def delete(self, key: str) -> bool:
         pool = await self._pool()
