@@ -222,7 +222,7 @@ class AICache:
         if found.missed:
             await self._backfill(key, found.data, entry, now, found.missed)
         stale = state is Freshness.STALE
-        self._served(key, value, entry, found.tier, label, stale)
+        self._served(key, value, entry, found.tier, label, stale, len(found.data or b""))
         return value, stale
 
     async def _read(
@@ -260,12 +260,18 @@ class AICache:
 
     @staticmethod
     def _served(
-        key: str, value: Any, entry: Entry, tier: Tier | None, label: _stats.Label, stale: bool
+        key: str,
+        value: Any,
+        entry: Entry,
+        tier: Tier | None,
+        label: _stats.Label,
+        stale: bool,
+        size: int,
     ) -> None:
-        """Count a hit and remember where ``value`` came from."""
+        """Count a hit and remember where ``value`` (``size`` bytes stored) came from."""
         name = tier.name if tier else "?"
         _stats.hit(label, name, entry.cost, entry.duration, _tokens(entry), stale=stale)
-        remember(value, key, name, entry.created, entry.cost, stale=stale)
+        remember(value, key, name, entry.created, entry.cost, stale=stale, size=size)
 
     async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
         """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""
@@ -320,7 +326,7 @@ class AICache:
             flight = self._start(key, fn, policy, write, fresh=fresh, request=request)
         outcome = await self.flights.wait(key, flight)
         if leader:
-            remember(outcome.value, key, None, _clock.now(), 0.0, hit=False)
+            remember(outcome.value, key, None, _clock.now(), 0.0, hit=False, size=outcome.size)
             return outcome.value
         return self._share(key, outcome, policy)
 
@@ -332,7 +338,15 @@ class AICache:
         entry = outcome.entry
         if entry is not None:
             _stats.hit(policy.label, "coalesced", entry.cost, entry.duration, _tokens(entry))
-            remember(value, key, "coalesced", entry.created, entry.cost, coalesced=True)
+            remember(
+                value,
+                key,
+                "coalesced",
+                entry.created,
+                entry.cost,
+                coalesced=True,
+                size=outcome.size,
+            )
         return value
 
     def _start(
@@ -382,7 +396,7 @@ class AICache:
             return Outcome(value, None)
         entry, data, ttl = encoded
         await self._write(key, data, ttl, policy.label)
-        return Outcome(value, entry)
+        return Outcome(value, entry, size=len(data))
 
     async def _call(
         self, key: str, make: Callable[[], Awaitable[Outcome]], policy: Policy, write: bool
@@ -439,8 +453,8 @@ class AICache:
                 above = self.chain.tiers[: self.chain.tiers.index(found.tier)]
                 if above:
                     await self._backfill(key, found.data, entry, now, above)
-                self._served(key, value, entry, found.tier, label, stale=False)
-                return Outcome(value, entry)
+                self._served(key, value, entry, found.tier, label, False, len(found.data or b""))
+                return Outcome(value, entry, size=len(found.data or b""))
             tiers = tiers[tiers.index(found.tier) + 1 :]
         return None
 

@@ -29,6 +29,7 @@ class Outcome:
     value: Any
     entry: Entry | None  # None when the value was not stored
     frozen: tuple[str | None, bytes] | None = None  # the serialised value, made on first copy
+    size: int = -1  # bytes stored, when known
 
     def copy(self) -> Any:
         """A fresh copy of the value for a caller that shared the call (the value itself when it

@@ -24,6 +24,7 @@ from . import (
     _cluster,
     _compression,
     _hits,
+    _hot,
     _keysize,
     _misses,
     _outage,
@@ -47,6 +48,7 @@ FAMILIES: dict[str, Family] = {
     "replay": _replay.run,
     "cluster": _cluster.run,
     "compression": _compression.run,
+    "hot": _hot.run,
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -123,6 +123,39 @@ async def test_only_recent_results_are_remembered() -> None:
     assert cache_info(first) is None
 
 
+def test_cache_info_holds_values_it_cannot_refer_to_weakly_within_a_byte_bound() -> None:
+    import tracemalloc
+
+    from aicache._info import remember
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(200):  # 200 results of 1 MB each, none kept by the caller
+            value = {"text": str(i) * (1024 * 1024 // len(str(i)))}
+            remember(value, f"k{i}", "memory", 0.0, None, size=1024 * 1024)
+            del value
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 40 * 1024 * 1024  # the 32 MiB bound, not 200 MiB
+
+
+async def test_cache_info_keeps_no_model_alive_and_forgets_it_when_it_dies() -> None:
+    import gc
+    import weakref
+
+    result = await ask_model("weak")
+    again = await ask_model("weak")
+    info = cache_info(again)
+    assert info is not None and info.hit
+    dead = weakref.ref(again)
+    del again
+    gc.collect()
+    assert dead() is None  # cache_info's record did not keep it
+    assert cache_info(result) is not None
+
+
 async def test_a_value_reread_from_a_lower_tier_after_a_tampered_entry_is_a_hit(
     redis_server: Any, tmp_path: Any
 ) -> None:

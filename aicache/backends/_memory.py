@@ -1,11 +1,17 @@
-"""The in-process tier: a cachetools TLRU cache of bytes, bounded by entries and by bytes."""
+"""The in-process tier: an LRU ``OrderedDict`` of bytes with expiry times, bounded by entries and
+by bytes.
+
+An own structure rather than cachetools' TLRU: ~146 bytes of bookkeeping per entry against ~340
+(a timer heap, an item object and a size table per entry), which keeps the tier within 1.2x of the
+bytes it stores at a million entries (see the benchmarks' ``hot`` family). Expired entries are
+dropped when read, when their room is needed, or on a sweep by :meth:`MemoryBackend.keys`.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-
-from cachetools import TLRUCache
 
 from .. import _clock
 from .._errors import ConfigError
@@ -14,14 +20,6 @@ from ._base import Backend
 __all__ = ["MemoryBackend"]
 
 _FOREVER = float("inf")
-
-
-def _expires_at(_key: str, value: tuple[bytes, float], _now: float) -> float:
-    return value[1]
-
-
-def _size(value: tuple[bytes, float]) -> int:
-    return len(value[0])
 
 
 class MemoryBackend(Backend):
@@ -40,46 +38,68 @@ class MemoryBackend(Backend):
                 f"max_entries={max_entries!r}, max_bytes={max_bytes!r}"
             )
         self.max_entries = max_entries
-        self._data: TLRUCache[str, tuple[bytes, float]] = TLRUCache(
-            maxsize=max_bytes, ttu=_expires_at, timer=lambda: _clock.now(), getsizeof=_size
-        )
+        self.max_bytes = max_bytes
+        self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # oldest use first
+        self._bytes = 0
         # Worker threads (a sync client wrapper, a to_thread sweep) may share the tier.
         self._lock = threading.Lock()
 
     async def get(self, key: str) -> bytes | None:
-        try:
-            with self._lock:
-                return self._data[key][0]
-        except KeyError:
-            return None
+        with self._lock:
+            found = self._data.get(key)
+            if found is None:
+                return None
+            if found[1] <= _clock.now():
+                self._bytes -= len(self._data.pop(key)[0])
+                return None
+            self._data.move_to_end(key)
+            return found[0]
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
-        if len(value) > self._data.maxsize:
-            with self._lock:  # not storable here: at least stop serving the value it replaces
-                self._data.pop(key, None)
-            return
         expires = _FOREVER if ttl is None else _clock.now() + ttl
         with self._lock:
-            if key not in self._data and len(self._data) >= self.max_entries:
-                self._data.expire()
-                while len(self._data) >= self.max_entries:
-                    self._data.popitem()
-            self._data[key] = (value, expires)
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old[0])
+            if len(value) > self.max_bytes:
+                return  # not storable here: at least the value it replaces is gone
+            data = self._data
+            if len(data) >= self.max_entries or self._bytes + len(value) > self.max_bytes:
+                self._expire()
+            while data and (
+                len(data) >= self.max_entries or self._bytes + len(value) > self.max_bytes
+            ):
+                self._bytes -= len(data.popitem(last=False)[1][0])
+            data[key] = (value, expires)
+            self._bytes += len(value)
+
+    def _expire(self) -> None:
+        now = _clock.now()
+        for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
+            self._bytes -= len(self._data.pop(key)[0])
 
     async def delete(self, key: str) -> bool:
         with self._lock:
-            return self._data.pop(key, None) is not None
+            old = self._data.pop(key, None)
+            if old is None:
+                return False
+            self._bytes -= len(old[0])
+            return old[1] > _clock.now()
 
     async def clear(self, prefix: str) -> int:
+        """Remove the keys under ``prefix``; return how many of them were live."""
+        now = _clock.now()
+        live = 0
         with self._lock:
-            doomed = [k for k in self._data if k.startswith(prefix)]
-            for k in doomed:
-                del self._data[k]
-        return len(doomed)
+            for k in [k for k in self._data if k.startswith(prefix)]:
+                value, expires = self._data.pop(k)
+                self._bytes -= len(value)
+                live += expires > now
+        return live
 
     async def keys(self, prefix: str) -> AsyncIterator[str]:
         with self._lock:
-            self._data.expire()
+            self._expire()
             found = [k for k in self._data if k.startswith(prefix)]
         for k in found:
             yield k

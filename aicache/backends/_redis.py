@@ -42,7 +42,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import Backend
+from ._redis_batch import Batcher, Op
 from ._redis_lease import RedisLeases
+from ._redis_near import NearCache
 from ._redis_target import Target, async_client, parse_target, safe_url
 
 __all__ = ["RedisBackend"]
@@ -58,8 +60,13 @@ _SERVER_DOWN = (RedisConnectionError, RedisTimeoutError, OSError, asyncio.Timeou
 _CLUSTER_REPLIES = (MovedError, AskError, ClusterCrossSlotError)
 #: The longest ``ttl=None`` lasts in Redis, so that ``volatile-*`` eviction can remove it.
 DEFAULT_MAX_TTL = 30 * 24 * 3600.0
+#: The keys a near cache watches: aicache's own (see ``aicache._keys.KEY_PREFIX``).
+NEAR_PREFIX = "aicache:"
+#: Seconds of silence after which the near cache's channel is pinged (and then must answer).
+NEAR_CHECK = 0.5
 
-_PoolKey = tuple[asyncio.AbstractEventLoop, Target, float, float, int]
+# (loop, target, timeout, connect timeout, connections, near entries, near bytes)
+_PoolKey = tuple[asyncio.AbstractEventLoop, Target, float, float, int, int, int]
 
 
 class _Pool:
@@ -72,7 +79,7 @@ class _Pool:
 
     def __init__(self, key: _PoolKey) -> None:
         self.key = key
-        self.loop, self.target, timeout, connect_timeout, size = key
+        self.loop, self.target, timeout, connect_timeout, size, near_entries, near_bytes = key
         options: dict[str, Any] = {
             "max_connections": size,
             "socket_timeout": timeout,
@@ -88,13 +95,44 @@ class _Pool:
         else:
             # The cluster client follows MOVED/ASK and re-reads the slot map itself.
             self.client = async_client(self.target, **options)
+        # A cluster client first used by many calls at once may run some commands twice (INCR
+        # gave 2 and 3; redis-py 8.1): it reads the slot map once, for all, before any command.
+        self.fresh = self.target.mode == "cluster"
+        self.starting = asyncio.Lock()
         self.gate = asyncio.Semaphore(size)
+        self.batcher = Batcher(self.batched, cluster=self.target.mode == "cluster")
+        self.near = (
+            NearCache(
+                self.new_connection,
+                max_entries=near_entries,
+                max_bytes=near_bytes,
+                prefix=NEAR_PREFIX,
+                check=NEAR_CHECK,
+            )
+            if near_entries
+            else None
+        )
         self.failures = 0
         self.users = 0
         self.closed = False
         self.watch: AsyncGenerator[None, None] | None = None
 
-    async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]], wait: float) -> T | None:
+    async def submit(self, op: Op, wait: float) -> Any:
+        """One command, sent together with the other commands of this loop turn."""
+        return await self.batcher.submit(op, wait)
+
+    async def batched(self, op: Callable[[Any], Awaitable[T]], wait: float) -> T | None:
+        # The batcher already yielded once for this turn's callers.
+        return await self.run(op, wait, settle=False)
+
+    def new_connection(self) -> Any:
+        """A RESP2 connection of its own (the near cache's channel), outside the pool."""
+        pool = self.client.connection_pool
+        return pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
+
+    async def run(
+        self, op: Callable[[aioredis.Redis], Awaitable[T]], wait: float, *, settle: bool = True
+    ) -> T | None:
         """``op(client)`` once a slot is free; ``None`` if none freed up within ``wait`` s."""
         if self.gate.locked():
             seen = self.failures
@@ -116,8 +154,11 @@ class _Pool:
         try:
             # The socket timeouts run on loop time. In a burst, the rest of this loop iteration
             # may be a thousand other calls' first steps; start the clock after them.
-            await asyncio.sleep(0)
+            if settle:
+                await asyncio.sleep(0)
             try:
+                if self.fresh:
+                    await self.start()
                 return await op(self.client)
             except RedisConnectionError:
                 # Closed by the server (a restart, CLIENT KILL): the pool's idle connections
@@ -142,6 +183,15 @@ class _Pool:
         finally:
             self.gate.release()
 
+    async def start(self) -> Any:
+        """The client, once its cluster slot map has been read (by one caller)."""
+        if self.fresh:
+            async with self.starting:
+                if self.fresh:
+                    await self.client.initialize()
+                    self.fresh = False
+        return self.client
+
     async def drop_idle(self) -> None:
         """Close every pooled connection not in use (the cluster client manages its own)."""
         pool = getattr(self.client, "connection_pool", None)
@@ -151,6 +201,8 @@ class _Pool:
     async def start_watch(self) -> None:
         self.watch = _watch(self)
         await self.watch.__anext__()  # runs to its yield without suspending
+        if self.near is not None:
+            self.near.start()
 
     async def dispose(self) -> None:
         """Disconnect every connection (runs on the pool's own loop)."""
@@ -158,6 +210,8 @@ class _Pool:
             self.closed = True
             if _registry.get(self.key) is self:
                 del _registry[self.key]
+        if self.near is not None:
+            await self.near.close()
         try:
             if self.target.mode == "cluster":
                 await self.client.aclose()
@@ -220,7 +274,13 @@ class RedisBackend(Backend):
     seconds, so every key can be evicted and expires. ``timeout`` bounds each operation and
     ``connect_timeout`` each new connection, in seconds: a cache must answer fast or step aside.
     At most ``max_connections`` operations run at once per event loop; the others wait (up to
-    ``pool_wait`` seconds, then they count as misses, not failures).
+    ``pool_wait`` seconds, then they count as misses, not failures). The reads and writes that
+    concurrent callers issue in one turn of the event loop go to Redis as one round trip.
+
+    ``near=N`` keeps up to ``N`` entries (and ``near_bytes`` bytes) read from Redis in this
+    process and serves them from memory, dropping each as soon as Redis reports that any client
+    changed it (client-side caching, see :mod:`._redis_near`); while that report channel is
+    down, nothing is served from memory. One server or Sentinel only, not a cluster.
     """
 
     def __init__(
@@ -234,11 +294,23 @@ class RedisBackend(Backend):
         name: str = "redis",
         mode: str = "auto",
         max_ttl: float = DEFAULT_MAX_TTL,
+        near: int = 0,
+        near_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         try:
             target = parse_target(url, mode)
         except ConfigError as exc:
             raise ConfigError(f"RedisBackend url={safe_url(url)!r} is not usable: {exc}") from None
+        for option, count in (("near", near), ("near_bytes", near_bytes)):
+            if isinstance(count, bool) or not (isinstance(count, int) and count >= 0):
+                raise ConfigError(
+                    f"RedisBackend {option} must be a whole number >= 0, not {count!r}"
+                )
+        if near and target.mode == "cluster":
+            raise ConfigError(
+                "RedisBackend near= is not supported on a Redis Cluster: use near=0, or a "
+                "MemoryBackend in front for entries that never change"
+            )
         for option, value in (
             ("timeout", timeout),
             ("connect_timeout", connect_timeout),
@@ -258,13 +330,15 @@ class RedisBackend(Backend):
         self.connect_timeout = float(connect_timeout)
         self.max_connections = max_connections
         self.pool_wait = float(pool_wait)
+        self.near = near if near_bytes else 0
+        self.near_bytes = near_bytes
         self.name = name
         self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
 
     async def client(self) -> Any:
         """The ``redis.asyncio`` client for the running event loop (shares this tier's pool): a
         ``Redis``, or a ``RedisCluster`` for a cluster."""
-        return (await self._pool()).client
+        return await (await self._pool()).start()
 
     async def _pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
@@ -277,16 +351,46 @@ class RedisBackend(Backend):
         ended = [p for p in list(self._pools.values()) if p.closed or p.loop.is_closed()]
         for old in ended:
             self._pools.pop(old.loop, None)
-        key = (loop, self.target, self.timeout, self.connect_timeout, self.max_connections)
+        key = (
+            loop,
+            self.target,
+            self.timeout,
+            self.connect_timeout,
+            self.max_connections,
+            self.near,
+            self.near_bytes,
+        )
         pool = self._pools[loop] = await _acquire(key)
         for old in ended:
             await _release(old)
         return pool
 
+    def peek(self, key: str) -> bytes | None:
+        """The near cache's copy of ``key`` on the running loop, if it holds one; never
+        suspends. ``None`` says nothing about Redis: ask :meth:`get`."""
+        try:
+            pool = self._pools.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return None
+        near = pool.near if pool is not None and not pool.closed else None
+        return None if near is None else near.get(key)
+
     async def get(self, key: str) -> bytes | None:
         pool = await self._pool()
+        near = pool.near
         try:
-            value = await pool.run(lambda c: c.get(key), self.pool_wait)
+            if near is None:
+                value = await pool.submit(("get", key, None, 0), self.pool_wait)
+            else:
+                value = near.get(key)
+                if value is not None:
+                    return value
+                epoch = near.begin(key)
+                value = None
+                try:
+                    value = await pool.submit(("get", key, None, 0), self.pool_wait)
+                finally:
+                    near.end(key, value if isinstance(value, bytes) else None, epoch)
         except ResponseError as exc:
             if str(exc).startswith("WRONGTYPE"):  # this key holds a list, a hash...: not ours
                 raise EntryError(f"Redis key holds another type: {exc}") from exc
@@ -297,26 +401,52 @@ class RedisBackend(Backend):
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pool = await self._pool()
+        if pool.near is not None:
+            pool.near.forget(key)
         try:
             if ttl is None or ttl > 0:
                 px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
-                await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
+                await pool.submit(("set", key, value, px), self.pool_wait)
             else:
-                await pool.run(lambda c: c.unlink(key), self.pool_wait)
+                await pool.submit(("unlink", key, None, 0), self.pool_wait)
         except (OutOfMemoryError, ReadOnlyError) as exc:  # maxmemory + noeviction; a replica
             raise WriteRefused(f"Redis refused the store: {exc}") from exc
 
     def leases(
         self, *, lease: float, wait: float, failed: Callable[[Exception], None]
     ) -> RedisLeases:
-        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
+        sharded = self.target.mode == "cluster"
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed, sharded=sharded)
 
     async def delete(self, key: str) -> bool:
-        client = await self.client()
-        return bool(await client.unlink(key))
+        pool = await self._pool()
+        if pool.near is not None:
+            pool.near.forget(key)
+        return bool(await pool.client.unlink(key))
+
+    def near_stats(self) -> dict[str, int]:
+        """The near cache's counters on the running loop (empty without one): copies held,
+        hits, invalidations received, channel losses."""
+        try:
+            pool = self._pools.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return {}
+        near = pool.near if pool is not None else None
+        if near is None:
+            return {}
+        return {
+            "entries": len(near),
+            "hits": near.hits,
+            "invalidated": near.invalidated,
+            "losses": near.losses,
+            "live": int(near.live),
+        }
 
     async def clear(self, prefix: str) -> int:
-        client = await self.client()
+        pool = await self._pool()
+        if pool.near is not None:
+            pool.near.forget_prefix(prefix)
+        client = pool.client
         removed = 0
         batch: list[bytes] = []
         async for found in client.scan_iter(match=_pattern(prefix), count=_SCAN_COUNT):

@@ -154,3 +154,36 @@ async def test_close_is_safe_twice() -> None:
     tier = MemoryBackend()
     await tier.close()
     await tier.close()
+
+
+async def test_memory_tier_holds_entries_within_1_2x_their_payload() -> None:
+    import sys
+    import tracemalloc
+
+    n = 20_000
+    values = [b"x" * 2000 + b"%d" % i for i in range(n)]
+    keys = [f"aicache:ns:f:{i:064d}" for i in range(n)]
+    stored = sum(len(v) for v in values)
+    tier = MemoryBackend(max_entries=n, max_bytes=stored)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for k, v in zip(keys, values, strict=True):
+            await tier.set(k, v, 3600)
+        bookkeeping = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    held = bookkeeping + sum(map(sys.getsizeof, values)) + sum(map(sys.getsizeof, keys))
+    assert len(tier) == n
+    assert held <= 1.2 * stored
+
+
+async def test_memory_tier_byte_bound_evicts_least_recently_used() -> None:
+    tier = MemoryBackend(max_entries=100, max_bytes=10)
+    await tier.set("a", b"1234", None)
+    await tier.set("b", b"1234", None)
+    assert await tier.get("a") == b"1234"  # "b" is now the least recently used
+    await tier.set("c", b"1234", None)
+    assert [await tier.get(k) for k in "abc"] == [b"1234", None, b"1234"]
+    await tier.set("a", b"123456", None)  # replacing frees the old value's bytes first
+    assert [await tier.get(k) for k in "abc"] == [b"123456", None, b"1234"]

@@ -17,14 +17,17 @@ async def test_connections_closed_by_the_server_are_retried_on_fresh_ones(
 ) -> None:
     tier = RedisBackend(redis_server.url)
     await tier.set("aicache:default:f:1", b"v", 60)
-    # Open several pooled connections, then have the server close every one of them.
+    # Open several pooled connections (the tier itself would batch these reads into one), then
+    # have the server close every one of them.
+    client = await tier.client()
     assert (
-        await asyncio.gather(*(tier.get("aicache:default:f:1") for _ in range(20))) == [b"v"] * 20
+        await asyncio.gather(*(client.get("aicache:default:f:1") for _ in range(20))) == [b"v"] * 20
     )
     async with aioredis.Redis.from_url(redis_server.url) as raw:
         assert await raw.client_kill_filter(_type="normal", skipme=True) >= 2
     got = await asyncio.gather(*(tier.get("aicache:default:f:1") for _ in range(20)))
     assert got == [b"v"] * 20  # not one ConnectionError
+    assert [await tier.get("aicache:default:f:1") for _ in range(5)] == [b"v"] * 5
     await tier.close()
 
 
