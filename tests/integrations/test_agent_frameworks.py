@@ -130,6 +130,33 @@ async def test_instructor_structured_output_hits(sim: ProviderSimulator) -> None
     assert _hits() == 1
 
 
+async def test_pydantic_ai_tool_output_hits(sim: ProviderSimulator) -> None:
+    """pydantic-ai's default structured output: the model must call the output tool."""
+    model = OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=_openai(sim)))
+    agent = Agent(model, output_type=Key)
+    first = await agent.run("Pick a key.")
+    second = await agent.run("Pick a key.")
+    assert isinstance(second.output, Key) and second.output == first.output
+    assert sim.count() == 1
+    assert sim.requests[0].body["tool_choice"] == "required"
+
+
+async def test_instructor_tools_mode_hits(sim: ProviderSimulator) -> None:
+    instructor = _instructor()
+    client = instructor.from_openai(_openai(sim), mode=instructor.Mode.TOOLS)
+    answers = [
+        await client.chat.completions.create(
+            model="gpt-4o-mini",
+            response_model=Key,
+            messages=[{"role": "user", "content": "Pick a key."}],
+        )
+        for _ in range(2)
+    ]
+    assert isinstance(answers[1], Key) and answers[1].model_dump() == answers[0].model_dump()
+    assert sim.count() == 1
+    assert _hits() == 1
+
+
 def test_cached_client_is_an_instance_of_the_sdk_class(sim: ProviderSimulator) -> None:
     client = _openai(sim)
     assert isinstance(client, openai.AsyncOpenAI)  # what instructor.from_openai checks
