@@ -38,11 +38,13 @@ from ._policy import (
 )
 from .backends import BackendSpec, Leases, build_backends
 
-__all__ = ["AICache"]
+__all__ = ["MISS", "AICache"]
 
 _NO_COST: Cost = (None, None)
 _MANUAL: _stats.Label = ("manual", "", "")
 _UNSET: Any = object()
+#: :meth:`AICache.peek`: every tier answered at once, and none holds the key.
+MISS: tuple[()] = ()
 
 
 def _tokens(entry: Entry) -> dict[str, Any] | None:
@@ -147,23 +149,51 @@ class AICache:
         policy: Policy,
         *,
         bypass: bool = False,
+        refresh: Callable[[], Awaitable[Any]] | None = None,
     ) -> Any:
         """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
-        what it returns. ``bypass`` skips the lookup and refreshes the stored entry."""
+        what it returns. ``bypass`` skips the lookup and refreshes the stored entry. ``refresh``
+        (default ``fn``) makes the call that refreshes a stale entry in the background."""
         read, write = switches()
         if bypass or not read:
             return await self._join(key, fn, policy, write, fresh=True)
+        peeked = self.peek(key, policy.label)
+        if peeked:
+            return peeked[0]
         flight = self.flights.get(key)
-        if flight is not None and not flight.background:
-            # The entry is on its way: a lookup now would miss and only add load (a stampede).
+        if peeked is MISS or (flight is not None and not flight.background):
+            # Nothing stored, or the entry is on its way: a lookup now would miss and only add
+            # load (a stampede).
             return await self._join(key, fn, policy, write, fresh=False)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
             if stale and refresh_in_background(write, self.flights.get(key) is not None):
-                self._start(key, fn, policy, write, background=True)
+                self._start(key, refresh or fn, policy, write, background=True)
             return value
         return await self._join(key, fn, policy, write, fresh=False)
+
+    def peek(self, key: str, label: _stats.Label) -> tuple[Any] | tuple[()] | None:
+        """A lookup that awaits nothing: ``(value,)`` for a fresh entry in a tier that answers at
+        once (counted as a hit), :data:`MISS` when every tier answered and none holds ``key``,
+        ``None`` when only :meth:`lookup` can tell (a remote or large entry, a stale or bad one,
+        a copy to make into a tier above)."""
+        found = self.chain.peek(key)
+        if found is None:
+            return None
+        if found.tier is None:
+            return MISS
+        if found.missed:
+            return None
+        try:
+            entry = decode(key, found.data, self.secret, self.config.max_entry_bytes)  # type: ignore[arg-type]
+            value = load_value(entry.tag, entry.payload)
+        except Exception:  # lookup() deletes or keeps it, and says why
+            return None
+        if freshness(entry, _clock.now()) is not Freshness.FRESH:
+            return None
+        self._served(key, value, entry, found.tier, label, False)
+        return (value,)
 
     async def lookup(
         self, key: str, label: _stats.Label, *, allow_stale: bool

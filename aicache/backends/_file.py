@@ -24,7 +24,8 @@ loop thread spent: read inline 6 µs / 6 µs, via ``asyncio.to_thread`` 47 µs /
 new entry inline 20 µs / 25 µs, in a thread 70 µs / 35-75 µs; overwrite inline 70 µs / 70 µs,
 in a thread 150 µs / 60 µs). Threads win above about 128 KB written and 1 MB read, and for the
 first write into a shard directory (creating one can take a millisecond). Sweeps, ``clear`` and
-``keys`` always run in a thread.
+``keys`` always run in a thread. A read up to that size is also served by ``get_nowait``, so a
+file hit awaits nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from pathlib import Path
 from .. import _clock
 from .._errors import ConfigError
 from .._log import log, warn_once
-from ._base import Backend
+from ._base import WOULD_BLOCK, Backend, Nowait
 
 __all__ = ["FileBackend"]
 
@@ -98,6 +99,16 @@ class FileBackend(Backend):
     # -- the Backend interface ------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
+        found = self._get(key, _INLINE_READ_MAX)
+        if found is WOULD_BLOCK:  # a large entry: read in a thread
+            return await asyncio.to_thread(self._get, key, None)  # type: ignore[arg-type]
+        return found
+
+    def get_nowait(self, key: str) -> bytes | Nowait | None:
+        return self._get(key, _INLINE_READ_MAX)
+
+    def _get(self, key: str, limit: int | None) -> bytes | Nowait | None:
+        """The entry's value; :data:`WOULD_BLOCK` when its file is over ``limit`` bytes."""
         raw = _encode_key(key)
         name = _name(raw)
         path = os.path.join(self.directory, name[:2], name)
@@ -107,10 +118,9 @@ class FileBackend(Backend):
             return None
         try:
             st = os.fstat(fd)
-            if st.st_size > _INLINE_READ_MAX:
-                data = await asyncio.to_thread(_read_all, fd, st.st_size)
-            else:
-                data = _read_all(fd, st.st_size)
+            if limit is not None and st.st_size > limit:
+                return WOULD_BLOCK
+            data = _read_all(fd, st.st_size)
         finally:
             os.close(fd)
         found = _parse(data, raw)

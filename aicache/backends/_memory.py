@@ -47,6 +47,9 @@ class MemoryBackend(Backend):
         self._lock = threading.Lock()
 
     async def get(self, key: str) -> bytes | None:
+        return self.get_nowait(key)
+
+    def get_nowait(self, key: str) -> bytes | None:
         try:
             with self._lock:
                 return self._data[key][0]
