@@ -25,9 +25,9 @@ from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
 from ._base import Adapter
+from ._mark import mark
 from ._retry import Retry, TenacityRetry
 from ._streams import Opened, Streams, Tap
-from ._wire import WireTransport, mark
 
 __all__ = ["BYPASS", "Binding", "CachedClient", "CachedMethod", "Options"]
 
@@ -69,7 +69,9 @@ class Binding:
         self._policies: dict[_stats.Label, Policy] = {}
         self.streams = Streams()
         self._package = type(adapter.client).__module__.split(".")[0] + "."
-        if hasattr(adapter, "transport"):
+        if hasattr(adapter, "transport"):  # an SDK that sends through httpx2, so it is installed
+            from ._wire import WireTransport
+
             adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
 
     def _resolve(self) -> AICache | None:

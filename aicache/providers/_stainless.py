@@ -12,7 +12,8 @@ import httpx2
 
 from .._codecs import register_type
 from ._base import DROP, Adapter, headers_of, host_of, wire
-from ._wire import MARK, sse_data
+from ._mark import MARK
+from ._wire import sse_data
 
 __all__ = ["Events", "StainlessAdapter", "WireShape", "register"]
 

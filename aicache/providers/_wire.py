@@ -11,34 +11,21 @@ it parses the provider, so a hit is its own stream class, helper or parsed type.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, unquote
 
 import httpx2
 
+from ._mark import MARK, unmark
 from ._streams import Opened, Tap
 
-__all__ = ["MARK", "WireTransport", "events", "mark", "sse_data"]
+__all__ = ["WireTransport", "events", "sse_data"]
 
-#: The header that carries a cached call to the transport; never sent to a provider.
-MARK = "x-aicache-call"
 #: Response headers worth replaying: what the SDKs read from an answer.
 _KEPT = ("content-type", "retry-after", "retry-after-ms", "x-should-retry")
 
 #: ``(key, path, model, bypass) -> start -> tap``: how the transport opens a marked call.
 Open = Callable[[str, str, str, bool, Callable[[], Awaitable[Opened]]], Awaitable[Tap]]
-
-
-def mark(key: str, path: str, model: str, bypass: bool) -> str:
-    """The :data:`MARK` header value of a cached call."""
-    return quote(json.dumps([key, path, model, bypass], separators=(",", ":")), safe="")
-
-
-def _unmark(value: str) -> tuple[str, str, str, bool]:
-    key, path, model, bypass = json.loads(unquote(value))
-    return str(key), str(path), str(model), bool(bypass)
 
 
 async def events(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -101,7 +88,7 @@ class WireTransport(httpx2.AsyncBaseTransport):
         if marked is None:
             return await self._send(request)
         del request.headers[MARK]
-        key, path, model, bypass = _unmark(marked)
+        key, path, model, bypass = unmark(marked)
 
         async def start() -> Opened:
             response = await self._send(request)

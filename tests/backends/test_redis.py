@@ -165,7 +165,7 @@ async def test_close_disconnects_and_is_safe_twice(redis_server: Any) -> None:
 
 
 async def test_a_burst_waits_for_connections_instead_of_failing(redis_server: Any) -> None:
-    tier = RedisBackend(redis_server.url, max_connections=4)
+    tier = RedisBackend(redis_server.url, max_connections=4, timeout=2.0)  # load is not the subject
     await tier.set(KEY, b"v" * 2048, 60)
     results = await asyncio.gather(*(tier.get(KEY) for _ in range(1_000)))
     assert results == [b"v" * 2048] * 1_000
