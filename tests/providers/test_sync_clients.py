@@ -220,3 +220,19 @@ def test_sync_genai_models_generate_content_and_stream(
         settled("gemini.aio.models.generate_content_stream", "stores", 1)
     assert runs[0] == runs[1] and len(runs[0]) > 1
     assert sync_sim.count() == 2
+
+
+async def test_an_async_client_memory_hit_awaits_nothing(sim: ProviderSimulator) -> None:
+    gpt = cached_client(
+        openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url=sim.base_url + "/v1", max_retries=0),
+        backend="memory",
+    )
+    written = await gpt.chat.completions.create(model=GPT, messages=HELLO)
+    call = gpt.chat.completions.create(model=GPT, messages=HELLO)
+    try:
+        call.send(None)
+    except StopIteration as done:
+        assert done.value == written
+    else:
+        call.close()
+        raise AssertionError("the hit suspended")
