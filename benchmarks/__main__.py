@@ -30,6 +30,7 @@ from . import (
     _replay,
     _report,
     _stampede,
+    _streamtimes,
 )
 from ._common import Env, Mode, Results
 from ._machine import load_average, machine, versions
@@ -47,6 +48,7 @@ FAMILIES: dict[str, Family] = {
     "replay": _replay.run,
     "cluster": _cluster.run,
     "compression": _compression.run,
+    "streams": _streamtimes.run,
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -102,6 +102,7 @@ class Results:
     cluster: list[dict[str, Any]] = field(default_factory=list)
     compression: list[dict[str, Any]] = field(default_factory=list)
     compression_hits: list[dict[str, Any]] = field(default_factory=list)
+    streams: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
