@@ -1,4 +1,8 @@
-"""A circuit breaker per tier: one failure opens it, one probe after a cool-down closes it."""
+"""A circuit breaker per tier: one failure opens it, one probe after a cool-down closes it.
+
+A tier that answers but refuses to store (a full disk, Redis out of memory) only has its writes
+held back for a cool-down: its reads go on.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ class Breaker:
         self.cooldown = cooldown
         self.opened_at: float | None = None
         self.probing = False
+        self.writes_refused_at: float | None = None
 
     @property
     def closed(self) -> bool:
@@ -30,13 +35,39 @@ class Breaker:
         self.probing = True
         return True
 
-    def success(self) -> None:
+    def writable(self) -> bool:
+        """Whether stores may go to the tier: it has not refused one in the last cool-down."""
+        refused = self.writes_refused_at
+        if refused is None:
+            return True
+        if _clock.monotonic() - refused < self.cooldown:
+            return False
+        self.writes_refused_at = None
+        return True
+
+    def success(self) -> bool:
+        """Record a call that worked; return whether that closed the breaker."""
         # Only the probe closes an open breaker: a call let through before the tier failed may
         # finish after it, and says nothing about the tier now.
         if self.opened_at is not None and self.probing:
             log.warning("aicache: tier %s is back; using it again", self.name)
             self.opened_at = None
             self.probing = False
+            return True
+        return False
+
+    def write_refused(self, exc: BaseException) -> None:
+        """The tier refused a store: hold stores back for a cool-down, keep reading from it."""
+        if self.writes_refused_at is None:
+            log.warning(
+                "aicache: tier %s refused a store (%s: %s); storing nothing there for %.1f s, "
+                "still reading from it",
+                self.name,
+                type(exc).__name__,
+                exc,
+                self.cooldown,
+            )
+        self.writes_refused_at = _clock.monotonic()
 
     def failure(self, exc: BaseException) -> None:
         if self.opened_at is None or self.probing:

@@ -23,7 +23,7 @@ from ._controls import switches
 from ._envelope import BadEntry, Entry, EntryTooLarge, TamperedEntry, decode, encode
 from ._flight import Flight, Flights, Outcome
 from ._info import remember
-from ._keys import KEY_PREFIX, check_name, make_key
+from ._keys import KEY_PREFIX, check_function, check_name, make_key
 from ._log import log, warn_once
 from ._policy import (
     Cost,
@@ -33,6 +33,7 @@ from ._policy import (
     freshness,
     lifetimes,
     refresh_in_background,
+    seconds,
     servable,
     worth_storing,
 )
@@ -106,7 +107,7 @@ class AICache:
         key = self.key(*parts)
         if not switches()[1]:  # cache_control(write=False)
             return False
-        policy = Policy(_MANUAL, self.config.ttl if ttl is None else ttl)
+        policy = Policy(_MANUAL, self.config.ttl if ttl is None else seconds("ttl", ttl))
         return await self.store(key, value, policy, duration=0.0, cost=(cost, None))
 
     async def delete(self, *parts: Any) -> bool:
@@ -116,7 +117,7 @@ class AICache:
         """Remove this namespace's entries (or one function's) from every tier."""
         prefix = f"{KEY_PREFIX}:{self.namespace}:"
         if function is not None:
-            prefix += f"{function}:"
+            prefix += f"{check_function('function', function)}:"
         return await self.chain.clear(prefix)
 
     def get_stats(self) -> dict[str, Any]:
@@ -186,8 +187,7 @@ class AICache:
         if found.missed:
             return None
         try:
-            entry = decode(key, found.data, self.secret, self.config.max_entry_bytes)  # type: ignore[arg-type]
-            value = load_value(entry.tag, entry.payload)
+            value, entry = self._open(key, found.data)  # type: ignore[arg-type]
         except Exception:  # lookup() deletes or keeps it, and says why
             return None
         if freshness(entry, _clock.now()) is not Freshness.FRESH:
@@ -213,23 +213,42 @@ class AICache:
         self._served(key, value, entry, found.tier, label, stale)
         return value, stale
 
+    def _open(self, key: str, data: bytes) -> tuple[Any, Entry]:
+        """``(value, entry)`` of stored bytes; raises if they cannot be served."""
+        entry = decode(
+            key,
+            data,
+            self.secret,
+            previous=self.config.secret_previous,
+            limit=self.config.max_entry_bytes,
+        )
+        return load_value(entry.tag, entry.payload), entry
+
     async def _read(
         self, key: str, label: _stats.Label, tiers: Sequence[Tier] | None = None
     ) -> tuple[Any, Entry, Lookup] | None:
         """The first entry the tiers (or ``tiers``) hold for ``key``, opened: ``(value, entry,
-        lookup)``. An entry that cannot be served is discarded and reads as ``None``."""
-        found = await self.chain.get(key, tiers)
-        for name in found.failed:
-            _stats.error(label, name)
-        if found.data is None or found.tier is None:
-            return None
-        try:
-            entry = decode(key, found.data, self.secret, self.config.max_entry_bytes)
-            value = load_value(entry.tag, entry.payload)
-        except Exception as exc:
-            await self._discard(key, found.tier, label, exc)
-            return None
-        return value, entry, found
+        lookup)``. An entry that cannot be served is discarded and the tiers below it are read."""
+        bad: tuple[Tier, ...] = ()  # tiers whose entry was discarded: back-filled like misses
+        while True:
+            found = await self.chain.get(key, tiers)
+            for name in found.failed:
+                _stats.error(label, name)
+            if found.data is None or found.tier is None:
+                return None
+            try:
+                value, entry = self._open(key, found.data)
+            except Exception as exc:
+                await self._discard(key, found.tier, label, exc)
+                every = self.chain.tiers if tiers is None else tiers
+                tiers = every[every.index(found.tier) + 1 :]
+                if not tiers:
+                    return None
+                bad += () if isinstance(exc, UnknownType) else (found.tier,)
+                continue
+            if bad:
+                found = Lookup(found.data, found.tier, (*bad, *found.missed), found.failed)
+            return value, entry, found
 
     @staticmethod
     def _served(

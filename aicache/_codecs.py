@@ -134,9 +134,14 @@ def _odd_part(value: Any) -> Any:
     UUIDs as dicts and strings, so a hit would return another value than the call did.
     """
     stack = [value]
+    seen: set[int] = set()  # containers looked at: one held twice, or holding itself, is done
     while stack:
         v = stack.pop()
         t = type(v)
+        if t is dict or t is list:
+            if id(v) in seen:
+                continue  # a value that contains itself fails to encode: "cannot store"
+            seen.add(id(v))
         if t is dict:
             for k in v:
                 if type(k) is not str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._keys import check_name
+from ._policy import seconds
 from .backends import BACKEND_NAMES, REDIS_MODES, parse_redis_target
 
 __all__ = ["CacheConfig", "configure", "generation", "get_config"]
@@ -43,6 +44,8 @@ class CacheConfig:
     #: How long an entry stored with ``ttl=None`` lives in Redis: every key gets an expiry.
     redis_max_ttl: float = 30 * 24 * 3600.0
     secret: bytes | None = field(default=None, repr=False)
+    #: Secrets an entry may also be signed with (verified, never used to sign): a rotation.
+    secret_previous: tuple[bytes, ...] = field(default=(), repr=False)
     #: Per-operation Redis socket timeout, seconds. A cache must answer fast or step aside.
     redis_timeout: float = 0.25
     redis_connect_timeout: float = 1.0
@@ -71,8 +74,8 @@ class CacheConfig:
                 parse_redis_target(self.redis_url, self.redis_mode)
             except ConfigError as exc:
                 raise ConfigError(f"redis_url is not usable: {exc}") from None
-        if self.ttl is not None and not 0 < self.ttl < float("inf"):
-            raise ConfigError(f"ttl must be a positive number of seconds or None, not {self.ttl!r}")
+        if self.ttl is not None:
+            object.__setattr__(self, "ttl", seconds("ttl", self.ttl))
         for name in (
             "redis_timeout",
             "redis_connect_timeout",
@@ -95,6 +98,22 @@ class CacheConfig:
                 raise ConfigError(f"{name} must be at least 1, not {getattr(self, name)!r}")
         if isinstance(self.secret, str):
             object.__setattr__(self, "secret", self.secret.encode())
+        previous = self.secret_previous
+        if isinstance(previous, str | bytes):
+            raise ConfigError(
+                "secret_previous must be a list of secrets, not one string: "
+                "secret_previous=['old-secret']"
+            )
+        object.__setattr__(
+            self,
+            "secret_previous",
+            tuple(p.encode() if isinstance(p, str) else p for p in previous),
+        )
+        if self.secret_previous and self.secret is None:
+            raise ConfigError(
+                "secret_previous (AI_CACHE_SECRET_PREVIOUS) needs a current secret: set "
+                "AI_CACHE_SECRET (secret=...) as well"
+            )
         object.__setattr__(self, "cache_dir", Path(self.cache_dir))
 
     def replace(self, **changes: Any) -> CacheConfig:
@@ -180,6 +199,10 @@ def _redis_mode(raw: str) -> str:
     return raw.lower()
 
 
+def _secrets(raw: str) -> tuple[bytes, ...]:
+    return tuple(part.strip().encode() for part in raw.split(",") if part.strip())
+
+
 def _nonneg(raw: str) -> float:
     value = float(raw)
     if not value >= 0:
@@ -197,6 +220,7 @@ _ENV: dict[str, tuple[str, Any]] = {
     "AI_CACHE_SECRET": ("secret", str.encode),
     "AI_CACHE_REDIS_MODE": ("redis_mode", _redis_mode),
     "AI_CACHE_REDIS_MAX_TTL_HOURS": ("redis_max_ttl", _hours),
+    "AI_CACHE_SECRET_PREVIOUS": ("secret_previous", _secrets),
     "AI_CACHE_REDIS_TIMEOUT_MS": ("redis_timeout", _ms),
     "AI_CACHE_REDIS_CONNECT_TIMEOUT_MS": ("redis_connect_timeout", _ms),
     "AI_CACHE_REDIS_MAX_CONNECTIONS": ("redis_max_connections", _count),

@@ -88,6 +88,14 @@ class _Setup:
         return self.cache
 
 
+def _bypass(kwargs: dict[str, Any]) -> bool:
+    """Take ``bypass_cache=`` out of a call's keyword arguments."""
+    bypass = kwargs.pop(BYPASS, False)
+    if bypass is not False and bypass is not True:
+        raise TypeError(f"{BYPASS}= takes True or False, not {bypass!r}")
+    return bypass
+
+
 class _Handle(Generic[P, R]):
     """What ``f.cache`` offers for sync and async functions alike."""
 
@@ -175,7 +183,7 @@ class CachedFunction(_Cached[P, R]):
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         # _invoke inlined: this is the hit path. A hit from a tier that answers at once is
         # served by peek(), awaiting nothing.
-        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        bypass = _bypass(kwargs) if kwargs else False
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         setup = self._setup
@@ -216,7 +224,7 @@ class SyncCachedFunction(_Cached[P, R]):
         return SyncCacheHandle(self._setup, self._instance)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        bypass = bool(kwargs.pop(BYPASS, False)) if kwargs else False
+        bypass = _bypass(kwargs) if kwargs else False
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         setup = self._setup

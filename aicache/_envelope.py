@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,12 @@ def encode(
     return signed + _mac(secret, key, body) + body
 
 
+def _signed_by(mac: bytes, key: str, body: bytes, secret: bytes, previous: Sequence[bytes]) -> bool:
+    if hmac.compare_digest(mac, _mac(secret, key, body)):
+        return True
+    return any(hmac.compare_digest(mac, _mac(old, key, body)) for old in previous)
+
+
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
 
@@ -151,10 +158,19 @@ def _inflate(packed: bytes, limit: int) -> bytes:
     return out
 
 
-def decode(key: str, data: bytes, secret: bytes | None = None, limit: int = DEFAULT_LIMIT) -> Entry:
+def decode(
+    key: str,
+    data: bytes,
+    secret: bytes | None = None,
+    *,
+    previous: Sequence[bytes] = (),
+    limit: int = DEFAULT_LIMIT,
+) -> Entry:
     """Parse and check stored bytes; raise :class:`BadEntry` or :class:`TamperedEntry`.
 
-    ``limit`` bounds the size a compressed body may inflate to (``max_entry_bytes``)."""
+    An entry signed with ``secret`` or with one of the ``previous`` secrets (a rotation in
+    progress) passes. ``limit`` bounds the size a compressed body may inflate to
+    (``max_entry_bytes``)."""
     head = data[:_HEAD]
     if head in (_PLAIN, _PLAIN_Z):
         if secret is not None:
@@ -162,8 +178,8 @@ def decode(key: str, data: bytes, secret: bytes | None = None, limit: int = DEFA
         body = data[_HEAD:]
     elif head in (_SIGNED, _SIGNED_Z):
         body = data[_HEAD + _MAC :]
-        if secret is not None and not hmac.compare_digest(
-            data[_HEAD : _HEAD + _MAC], _mac(secret, key, body)
+        if secret is not None and not _signed_by(
+            data[_HEAD : _HEAD + _MAC], key, body, secret, previous
         ):
             raise TamperedEntry("signature does not match")
     else:

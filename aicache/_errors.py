@@ -6,7 +6,15 @@ or setting. Backend failures, corrupt entries and timeouts never reach a caller;
 
 from __future__ import annotations
 
-__all__ = ["AICacheError", "BackendError", "ConfigError", "KeyBuildError", "reason"]
+__all__ = [
+    "AICacheError",
+    "BackendError",
+    "ConfigError",
+    "EntryError",
+    "KeyBuildError",
+    "WriteRefused",
+    "reason",
+]
 
 
 class AICacheError(Exception):
@@ -34,3 +42,13 @@ def reason(exc: BaseException) -> str:
     one-line reports of what went wrong."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+class EntryError(BackendError):
+    """One entry cannot be read or written (a Redis key of another type, a directory where an
+    entry file belongs). A miss for that key only: the tier stays in use for every other key."""
+
+
+class WriteRefused(BackendError):
+    """The tier answers but refuses to store (a full disk, Redis out of memory or read-only).
+    Stores skip the tier for a cool-down; its reads go on."""

@@ -32,6 +32,8 @@ __all__ = [
     "KeyBuilder",
     "canonical",
     "canonical_bytes",
+    "check_function",
+    "check_name",
     "function_name",
     "make_key",
 ]
@@ -46,6 +48,9 @@ _FAST_OPTS = (
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+#: A function's name in keys: no ':' (it ends the prefix ``clear`` matches, so no function's
+#: prefix can start another's), no glob characters, no spaces or control characters.
+_FUNCTION_RE = re.compile(r"[^:*?\[\]\\\s\x00-\x1f\x7f]+")
 
 
 def _tagged(tag: str, value: Any) -> dict[str, Any]:
@@ -82,7 +87,7 @@ def canonical(value: Any, path: str = "value", round_floats: int | None = None) 
     if t is str or t is bool or value is None:
         return value
     if t is int:
-        return value if -(2**63) <= value < 2**64 else _tagged("int", str(value))
+        return value if -(2**63) <= value < 2**64 else _tagged("int", _digits(value, path))
     if t is float:
         return _float(value, round_floats)
     if isinstance(value, enum.Enum):
@@ -119,12 +124,10 @@ def canonical(value: Any, path: str = "value", round_floats: int | None = None) 
     numpy_value = _numpy(value, path, round_floats)
     if numpy_value is not NotImplemented:
         return numpy_value
-    argument = _ARGUMENT_RE.match(path)
-    leave_out = f"leave the argument out with ignore=({argument[1]!r},), " if argument else ""
     raise KeyBuildError(
         f"cannot build a cache key: {path} is a {t.__module__}.{t.__qualname__}, which aicache "
         "cannot encode canonically (it never keys on repr() or id()). Pass plain data (dict, list, "
-        f"str, number, enum, dataclass, pydantic model, numpy array) instead, {leave_out}"
+        f"str, number, enum, dataclass, pydantic model, numpy array) instead, {_leave_out(path)}"
         "or build the key yourself with key=..."
     )
 
@@ -136,12 +139,37 @@ _ARGUMENT_RE = re.compile(r"([A-Za-z_]\w*)(?:$|[\[.{]| key )")
 _DT_TYPES = (_dt.datetime, _dt.date, _dt.time)
 
 
+def _digits(value: int, path: str) -> str:
+    try:
+        return str(value)
+    except ValueError:  # past sys.get_int_max_str_digits()
+        raise KeyBuildError(
+            f"cannot build a cache key: {path} is an integer too long to write in decimal "
+            f"({value.bit_length()} bits); pass it as bytes or a hash, {_leave_out(path)}"
+            "or build the key yourself with key=..."
+        ) from None
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, or a stand-in when that ``__repr__`` raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object>"
+
+
+def _leave_out(path: str) -> str:
+    argument = _ARGUMENT_RE.match(path)
+    return f"leave the argument out with ignore=({argument[1]!r},), " if argument else ""
+
+
 def _canonical_mapping(value: Mapping[Any, Any], path: str, digits: int | None) -> Any:
     out: dict[str, Any] = {}
     pairs: list[list[Any]] = []
     for k, v in value.items():
-        ck = canonical(k, f"{path} key {k!r:.40}", digits)
-        cv = canonical(v, f"{path}[{k!r}]", digits)
+        shown = _shown(k)
+        ck = canonical(k, f"{path} key {shown:.40}", digits)
+        cv = canonical(v, f"{path}[{shown}]", digits)
         if type(ck) is str:
             out[ck] = cv
         pairs.append([ck, cv])
@@ -218,14 +246,37 @@ def canonical_bytes(
                     return out
     if path is None and type(document) is dict:
         # The same document canonical() builds for a dict with str keys, named per argument.
-        named = {name: canonical(v, name, round_floats) for name, v in document.items()}
+        named = {name: _bounded(v, name, round_floats) for name, v in document.items()}
         return orjson.dumps(named, option=_SORT)
-    return orjson.dumps(canonical(document, path or "value", round_floats), option=_SORT)
+    return orjson.dumps(_bounded(document, path or "value", round_floats), option=_SORT)
+
+
+def _bounded(value: Any, path: str, digits: int | None) -> Any:
+    """:func:`canonical`, with a value that contains itself (or nests past Python's recursion
+    limit) reported as the caller's mistake."""
+    try:
+        return canonical(value, path, digits)
+    except RecursionError:
+        raise KeyBuildError(
+            f"cannot build a cache key: {path} contains itself, or is nested too deeply to "
+            f"encode; pass data without cycles, {_leave_out(path)}"
+            "or build the key yourself with key=..."
+        ) from None
 
 
 def function_name(fn: Callable[..., Any]) -> str:
     """``module.qualname`` of a function: the middle part of its keys."""
     return f"{getattr(fn, '__module__', None) or '?'}.{fn.__qualname__}"
+
+
+def check_function(kind: str, value: str) -> str:
+    """A function's name as given by ``name=``: usable in keys and in ``clear`` prefixes."""
+    if not isinstance(value, str) or not _FUNCTION_RE.fullmatch(value):
+        raise ConfigError(
+            f"{kind} {value!r} is not usable: leave out ':', spaces and the characters * ? [ ] \\ "
+            "(':' ends the prefix clear() matches, so 'a' would also match 'a:b')"
+        )
+    return value
 
 
 def check_name(kind: str, value: str) -> str:
@@ -311,6 +362,8 @@ class KeyBuilder:
                 "pass name='...' (for a functools.partial, a name that includes the bound "
                 "arguments)"
             )
+        if name is not None:
+            check_function("name=", name)
         self._fn = fn
         self._name = name
         self._given_ignore = tuple(ignore)

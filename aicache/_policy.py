@@ -6,7 +6,6 @@ clock, no event loop; the core (``_cache.py``) acts on what they say.
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +16,7 @@ from ._errors import ConfigError
 from ._stats import Label
 
 __all__ = [
+    "MAX_TTL",
     "Cost",
     "Freshness",
     "Policy",
@@ -43,6 +43,11 @@ class Policy:
     should_cache: Callable[[Any], bool] | None = None
     cost: Callable[[Any], Cost] | None = None
     lock: bool = False  # single-flight across processes, through a tier that lends leases
+
+
+#: The longest ``ttl`` or ``stale_ttl``: 100 years. Longer ones overflow Redis's expiry time
+#: (``value is not an integer or out of range``); ``None`` keeps an entry until it is evicted.
+MAX_TTL = 100 * 365.25 * 86400
 
 
 class Freshness(enum.Enum):
@@ -111,11 +116,11 @@ def seconds(name: str, value: float | timedelta | None, *, allow_none: bool = Tr
     if (
         isinstance(value, bool)
         or not isinstance(value, int | float)
-        or not 0 < value < math.inf  # an infinite ttl is None ("until evicted")
+        or not 0 < value <= MAX_TTL  # an infinite ttl is None ("until evicted")
     ):
         forever = " (or None: until evicted)" if allow_none else ""
         raise ConfigError(
-            f"{name} must be a positive, finite number of seconds or a timedelta{forever}, "
-            f"not {value!r}"
+            f"{name} must be a positive number of seconds up to {MAX_TTL:.0f} (100 years) or a "
+            f"timedelta{forever}, not {value!r}"
         )
     return float(value)

@@ -218,3 +218,20 @@ async def test_the_return_annotation_is_allowed_before_any_result_is_seen() -> N
     got = await fn(7)
     assert type(got) is Annotated and got.value == 7
     assert runs.n == 0
+
+
+async def test_a_result_that_contains_itself_is_returned_not_stored() -> None:
+    import asyncio
+
+    loop: dict[str, Any] = {"a": 1}
+    loop["self"] = loop
+
+    @ai_cached(backend=MemoryBackend())
+    async def f() -> dict[str, Any]:
+        return loop
+
+    assert await asyncio.wait_for(f(), 2) is loop
+    assert await asyncio.wait_for(f(), 2) is loop
+    assert aistats.snapshot()["hits"] == 0
+    shared = [1, 2]
+    assert dump_value({"a": shared, "b": shared}) == (None, {"a": shared, "b": shared})

@@ -24,6 +24,7 @@ VALID: dict[str, tuple[str, str, Any]] = {
     "AI_CACHE_NAMESPACE": ("tenant-2.v1", "namespace", "tenant-2.v1"),
     "REDIS_URL": ("redis://127.0.0.1:6390/2", "redis_url", "redis://127.0.0.1:6390/2"),
     "AI_CACHE_SECRET": ("s3cret", "secret", b"s3cret"),
+    "AI_CACHE_SECRET_PREVIOUS": ("old,older", "secret_previous", (b"old", b"older")),
     "AI_CACHE_REDIS_TIMEOUT_MS": ("250", "redis_timeout", 0.25),
     "AI_CACHE_REDIS_CONNECT_TIMEOUT_MS": ("500", "redis_connect_timeout", 0.5),
     "AI_CACHE_REDIS_MAX_CONNECTIONS": ("8", "redis_max_connections", 8),
@@ -77,9 +78,10 @@ def test_every_environment_variable_has_a_case_here() -> None:
 @pytest.mark.parametrize("var", sorted(VALID))
 def test_from_env_reads_each_variable(var: str) -> None:
     raw, attribute, expected = VALID[var]
-    config = CacheConfig.from_env({var: raw})
+    needs = {"AI_CACHE_SECRET": "s3cret"} if var == "AI_CACHE_SECRET_PREVIOUS" else {}
+    config = CacheConfig.from_env({var: raw, **needs})
     assert getattr(config, attribute) == expected
-    assert getattr(CacheConfig.from_env({var: f"  {raw} "}), attribute) == expected
+    assert getattr(CacheConfig.from_env({var: f"  {raw} ", **needs}), attribute) == expected
 
 
 def test_from_env_reads_all_variables_together() -> None:

@@ -121,3 +121,35 @@ async def test_only_recent_results_are_remembered() -> None:
     for i in range(600):
         await ask(f"other-{i}")
     assert cache_info(first) is None
+
+
+async def test_a_value_reread_from_a_lower_tier_after_a_tampered_entry_is_a_hit(
+    redis_server: Any, tmp_path: Any
+) -> None:
+    import redis.asyncio as aioredis
+
+    import aicache
+    from aicache.backends import FileBackend, RedisBackend
+
+    aicache.configure(secret="s3cret")
+    runs = 0
+
+    @ai_cached(backend=[RedisBackend(redis_server.url), FileBackend(tmp_path)])
+    async def answer(q: str) -> dict[str, Any]:
+        nonlocal runs
+        runs += 1
+        return {"q": q}
+
+    await answer("x")
+    raw = aioredis.Redis.from_url(redis_server.url)
+    await raw.set(answer.cache.key("x"), b'aic1:[1,null,0,null,null,0,null,null,{"q":"evil"}]')
+    aicache.stats.reset()
+    result = await answer("x")
+    info = cache_info(result)
+    assert result == {"q": "x"} and runs == 1
+    assert info is not None and info.hit and info.tier == "file", info
+    snap = aicache.stats.snapshot()
+    assert (snap["hits"], snap["misses"], snap["tampered"]) == (1, 0, 1)
+    again = await answer("x")  # the back-fill put a good entry into Redis
+    assert cache_info(again).tier == "redis"  # type: ignore[union-attr]
+    await raw.aclose()

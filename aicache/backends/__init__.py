@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .._errors import ConfigError
+from .._errors import ConfigError, EntryError, WriteRefused
 from ._base import WOULD_BLOCK, Backend, Leases, Nowait
 from ._memory import MemoryBackend
 from ._redis_target import MODES as REDIS_MODES
@@ -28,11 +28,13 @@ __all__ = [
     "WOULD_BLOCK",
     "Backend",
     "BackendSpec",
+    "EntryError",
     "FileBackend",
     "Leases",
     "MemoryBackend",
     "Nowait",
     "RedisBackend",
+    "WriteRefused",
     "build_backends",
     "named_backend",
     "parse_redis_target",
@@ -62,7 +64,9 @@ def _memory(config: CacheConfig) -> Backend:
 def _file(config: CacheConfig) -> Backend:
     from ._file import FileBackend
 
-    return FileBackend(config.cache_dir, max_bytes=config.file_max_bytes)
+    return FileBackend(
+        config.cache_dir, max_bytes=config.file_max_bytes, max_entry_bytes=config.max_entry_bytes
+    )
 
 
 def _redis(config: CacheConfig) -> Backend:

@@ -12,6 +12,16 @@ The key in the file stops a hash collision from serving another key's value and 
 ``clear(prefix)`` and ``keys(prefix)`` match; the lengths reveal a truncated file. A file that
 does not parse is a miss, never an error.
 
+The tier touches only what it can prove is its own. The directory carries a ``CACHEDIR.TAG``
+marker naming aicache, and a directory that holds anything else without it is refused
+(:class:`ConfigError`). Inside, a file is an entry only when it is a regular file (never a
+symlink, FIFO or device) named by 64 hex digits in the shard of its first two, and starts with
+the magic; upkeep deletes it only when its key also hashes to its name, or when the magic is
+there and the rest is truncated. Shards are opened without following symlinks, and every entry
+is opened that way and without blocking, so nothing outside the directory is ever read, written
+or deleted and no special file can hang a call or a sweep. Reads are bounded by the entry size
+limit.
+
 Recency for the size cap is the file's mtime: a write sets it, and a read moves it forward only
 when it is more than ``_TOUCH_AFTER`` (ten minutes) old: a hit rarely costs a system call, and
 the eviction order is right to within ten minutes. Expired entries are removed when read, and by a
@@ -32,17 +42,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import math
 import os
 import random
+import re
+import stat
 import struct
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from .. import _clock
-from .._errors import ConfigError
+from .._errors import ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import WOULD_BLOCK, Backend, Nowait
 
@@ -59,7 +72,32 @@ _STALE_TEMP = 3600.0  # seconds after which a temporary file is a crashed writer
 _INLINE_WRITE_MAX = 128 * 1024  # bytes: larger entries are written in a thread
 _INLINE_READ_MAX = 1024 * 1024  # bytes: larger entries are read in a thread
 _EVICT_TO = 0.9  # an over-cap directory is trimmed to this fraction of the cap
-_TEMP_SUFFIX = ".tmp"
+_ADOPT_SAMPLE = 64  # entry files looked at before adopting an unmarked directory
+
+#: The marker (https://bford.info/cachedir/): backup tools skip the directory, aicache knows it.
+MARKER = "CACHEDIR.TAG"
+_MARKER_TEXT = (
+    b"Signature: 8a477f597d28d172789f06886806bc55\n"
+    b"# This directory is an aicache file tier; aicache deletes entry files in it.\n"
+)
+_MARKER_ID = b"aicache file tier"
+
+_SHARD_RE = re.compile(r"[0-9a-f]{2}")
+_ENTRY_RE = re.compile(r"[0-9a-f]{64}")
+_TEMP_RE = re.compile(r"\.([0-9a-f]{64})\.\d+\.[0-9a-f]{8}\.tmp")
+
+_O_BINARY: int = getattr(os, "O_BINARY", 0)
+_O_NOFOLLOW: int = getattr(os, "O_NOFOLLOW", 0)
+_O_CLOEXEC: int = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY: int = getattr(os, "O_DIRECTORY", 0)
+#: Opening never follows a symlink, and a FIFO opens at once instead of waiting for a writer.
+_READ_FLAGS = os.O_RDONLY | _O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _O_BINARY | _O_CLOEXEC
+_SHARD_FLAGS = os.O_RDONLY | _O_NOFOLLOW | _O_DIRECTORY | _O_CLOEXEC
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY | _O_CLOEXEC
+#: Not a file of ours where one was expected: a symlink, or a shard that is not a directory.
+_NOT_OURS = (errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENXIO)
+#: The disk will not take more, though it still reads.
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG)
 
 
 def _encode_key(key: str) -> bytes:
@@ -71,18 +109,30 @@ def _name(key: bytes) -> str:
 
 
 class FileBackend(Backend):
-    """Entries as files under ``directory`` (created 0700; entries 0600), at most ``max_bytes``."""
+    """Entries as files under ``directory`` (created 0700; entries 0600), at most ``max_bytes``
+    in all and ``max_entry_bytes`` of value each.
+
+    Raises :class:`ConfigError` for a directory that holds files that are not aicache's and no
+    aicache marker (say a home directory, or a git repository's ``.git/objects``).
+    """
 
     name = "file"
     local = True
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, max_bytes: int = 1 << 30, name: str = "file"
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 1 << 30,
+        max_entry_bytes: int = 16 * 1024 * 1024,
+        name: str = "file",
     ) -> None:
-        if isinstance(max_bytes, bool) or not (isinstance(max_bytes, int) and max_bytes >= 1):
-            raise ConfigError(f"FileBackend max_bytes must be an integer >= 1, not {max_bytes!r}")
+        for option, value in (("max_bytes", max_bytes), ("max_entry_bytes", max_entry_bytes)):
+            if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"FileBackend {option} must be an integer >= 1, not {value!r}")
         self.directory = Path(directory).expanduser()
         self.max_bytes = max_bytes
+        self.max_entry_bytes = max_entry_bytes
         self.name = name
         self._measure_every = max(1, max_bytes // 20)
         self._writes = 0  # since the last sweep
@@ -90,6 +140,7 @@ class FileBackend(Backend):
         self._cursor = random.randrange(256)  # processes sharing a directory sweep apart
         self._maintainer: threading.Thread | None = None
         self._maintain_lock = threading.Lock()
+        _claim(self.directory)
 
     def path(self, key: str) -> Path:
         """The file that holds ``key``'s entry."""
@@ -107,41 +158,53 @@ class FileBackend(Backend):
     def get_nowait(self, key: str) -> bytes | Nowait | None:
         return self._get(key, _INLINE_READ_MAX)
 
-    def _get(self, key: str, limit: int | None) -> bytes | Nowait | None:
-        """The entry's value; :data:`WOULD_BLOCK` when its file is over ``limit`` bytes."""
+    def _get(self, key: str, inline: int | None) -> bytes | Nowait | None:
+        """The entry's value; :data:`WOULD_BLOCK` when its file is over ``inline`` bytes."""
         raw = _encode_key(key)
         name = _name(raw)
-        path = os.path.join(self.directory, name[:2], name)
         try:
-            fd = os.open(path, os.O_RDONLY | _O_BINARY)
-        except FileNotFoundError:
+            shard = os.open(os.path.join(self.directory, name[:2]), _SHARD_FLAGS)
+        except OSError as exc:
+            _absent(exc)
             return None
         try:
-            st = os.fstat(fd)
-            if limit is not None and st.st_size > limit:
-                return WOULD_BLOCK
-            data = _read_all(fd, st.st_size)
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=shard)
+            except OSError as exc:
+                _absent(exc)
+                return None
+            try:
+                st = os.fstat(fd)
+                limit = _HEADER.size + len(raw) + self.max_entry_bytes
+                if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+                    return None  # not an entry of ours: left alone, replaced by the next store
+                if inline is not None and st.st_size > inline:
+                    return WOULD_BLOCK
+                data = _read(fd, st.st_size + 1)  # one more byte reveals a file that grew
+            finally:
+                os.close(fd)
+            found = _parse(data, raw)
+            if found is None:
+                if data[:4] == MAGIC:  # ours, damaged (a torn write): the magic proves it
+                    warn_once(
+                        f"file:bad:{self.directory}",
+                        "aicache: damaged entry file %s; treating it as a miss and removing it",
+                        os.path.join(self.directory, name[:2], name),
+                    )
+                    _unlink_at(shard, name)
+                return None
+            expires, value = found
+            if value is None:
+                return None  # another key with the same hash, or another format version
+            now = _clock.now()
+            if expires <= now:
+                _unlink_at(shard, name)
+                return None
+            if now - st.st_mtime > _TOUCH_AFTER:
+                _touch(fd_dir=shard, name=name, now=now)
+            return value
         finally:
-            os.close(fd)
-        found = _parse(data, raw)
-        if found is None:
-            warn_once(
-                f"file:bad:{self.directory}",
-                "aicache: damaged entry file %s; treating it as a miss and removing it",
-                path,
-            )
-            _unlink(path)
-            return None
-        expires, value = found
-        if value is None:
-            return None  # another key with the same hash, or another format version
-        now = _clock.now()
-        if expires <= now:
-            _unlink(path)
-            return None
-        if now - st.st_mtime > _TOUCH_AFTER:
-            _touch(path, now)
-        return value
+            os.close(shard)
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         if ttl is not None and ttl <= 0:
@@ -149,7 +212,8 @@ class FileBackend(Backend):
             return
         raw = _encode_key(key)
         size = _HEADER.size + len(raw) + len(value)
-        if size > self.max_bytes:
+        if size > self.max_bytes or len(value) > self.max_entry_bytes:
+            await self.delete(key)  # not storable here: at least stop serving the older value
             return
         now = _clock.now()
         expires = math.inf if ttl is None else now + ttl
@@ -164,7 +228,16 @@ class FileBackend(Backend):
             self._maintain_soon()
 
     async def delete(self, key: str) -> bool:
-        return _unlink(self.path(key))
+        name = _name(_encode_key(key))
+        try:
+            shard = os.open(os.path.join(self.directory, name[:2]), _SHARD_FLAGS)
+        except OSError as exc:
+            _absent(exc)
+            return False
+        try:
+            return _unlink_at(shard, name)
+        finally:
+            os.close(shard)
 
     async def clear(self, prefix: str) -> int:
         return await asyncio.to_thread(self._clear, _encode_key(prefix))
@@ -182,7 +255,7 @@ class FileBackend(Backend):
     # -- upkeep ---------------------------------------------------------------------------------
 
     async def prune(self) -> int:
-        """Remove every expired or unreadable entry, then trim to the size cap; return how many
+        """Remove every expired or damaged entry, then trim to the size cap; return how many
         files went. (Writes do this a little at a time; this does all of it now.)"""
         return await asyncio.to_thread(self._prune)
 
@@ -210,20 +283,28 @@ class FileBackend(Backend):
     def _prune(self) -> int:
         return self._sweep(None) + self._trim()
 
-    def _shards(self, start: int = 0) -> Iterator[str]:
+    def _shards(self, start: int = 0) -> Iterator[tuple[str, int]]:
+        """``(name, open descriptor)`` of each shard directory, from ``start`` round; a shard
+        that is a symlink or not a directory is skipped."""
         for i in range(256):
-            shard = os.path.join(self.directory, f"{(start + i) % 256:02x}")
-            if os.path.isdir(shard):
-                yield shard
+            name = f"{(start + i) % 256:02x}"
+            try:
+                fd = os.open(os.path.join(self.directory, name), _SHARD_FLAGS)
+            except OSError:
+                continue
+            try:
+                yield name, fd
+            finally:
+                os.close(fd)
 
     def _sweep(self, limit: int | None) -> int:
-        """Remove expired, unreadable and abandoned temporary files, examining at most ``limit``
-        files, starting where the last sweep stopped."""
+        """Remove expired and damaged entries and abandoned temporary files, examining at most
+        ``limit`` files, starting where the last sweep stopped."""
         now = _clock.now()
         removed = examined = 0
-        for shard in self._shards(self._cursor):
-            self._cursor = (int(os.path.basename(shard), 16) + 1) % 256
-            names = _listdir(shard)
+        for shard, fd in self._shards(self._cursor):
+            self._cursor = (int(shard, 16) + 1) % 256
+            names = _listdir(fd)
             if limit is not None:
                 if examined >= limit:
                     break
@@ -231,13 +312,14 @@ class FileBackend(Backend):
                     names = random.sample(names, limit - examined)
             for name in names:
                 examined += 1
-                path = os.path.join(shard, name)
-                if _is_temp(name):
-                    doomed = _older_than(path, now - _STALE_TEMP)
+                if _is_temp(shard, name):
+                    doomed = _older_than(fd, name, now - _STALE_TEMP)
+                elif _is_entry(shard, name):
+                    head = _read_head(fd, name)
+                    doomed = head is not None and (head.damaged or head.expires <= now)
                 else:
-                    head = _read_head(path)
-                    doomed = head is not None and (head[0] <= now or head[1] is None)
-                if doomed and _unlink(path):
+                    continue
+                if doomed and _unlink_at(fd, name):
                     removed += 1
         return removed
 
@@ -245,62 +327,163 @@ class FileBackend(Backend):
         """Measure the directory; if it is over the cap, remove least recently used entries."""
         files: list[tuple[float, int, str]] = []
         total = 0
-        for shard in self._shards():
-            for entry in _scandir(shard):
+        for shard, fd in self._shards():
+            for name in _listdir(fd):
+                entry, temp = _is_entry(shard, name), _is_temp(shard, name)
+                if not (entry or temp):
+                    continue
                 try:
-                    st = entry.stat(follow_symlinks=False)
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
                 except OSError:
                     continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
                 total += st.st_size
-                if not _is_temp(entry.name):
-                    files.append((st.st_mtime, st.st_size, entry.path))
+                if entry:
+                    files.append((st.st_mtime, st.st_size, f"{shard}/{name}"))
         if total <= self.max_bytes:
             return 0
         files.sort()
         removed = 0
         goal = self.max_bytes * _EVICT_TO
-        for _mtime, size, path in files:
+        for _mtime, size, where in files:
             if total <= goal:
                 break
-            total -= size
-            removed += _unlink(path)
+            shard, _, name = where.partition("/")
+            try:
+                fd = os.open(os.path.join(self.directory, shard), _SHARD_FLAGS)
+            except OSError:
+                continue
+            try:
+                head = _read_head(fd, name)
+                if head is not None and (head.damaged or head.key is not None):
+                    total -= size
+                    removed += _unlink_at(fd, name)
+            finally:
+                os.close(fd)
         return removed
 
-    def _matching(self, prefix: bytes, *, live: bool) -> Iterator[tuple[str, str]]:
-        """``(path, key)`` of every entry (``live``: unexpired entry) whose key starts with
-        ``prefix``."""
+    def _matching(self, prefix: bytes, *, live: bool) -> Iterator[tuple[int, str, str]]:
+        """``(shard descriptor, name, key)`` of every entry (``live``: unexpired entry) whose key
+        starts with ``prefix``."""
         now = _clock.now() if live else -math.inf
-        for shard in self._shards():
-            for name in _listdir(shard):
-                if _is_temp(name):
+        for shard, fd in self._shards():
+            for name in _listdir(fd):
+                if not _is_entry(shard, name):
                     continue
-                path = os.path.join(shard, name)
-                head = _read_head(path)
-                if head is None or head[1] is None or head[0] <= now:
+                head = _read_head(fd, name)
+                if head is None or head.key is None or head.expires <= now:
                     continue
-                if head[1].startswith(prefix):
-                    yield path, head[1].decode("utf-8", "surrogatepass")
+                if head.key.startswith(prefix):
+                    yield fd, name, head.key.decode("utf-8", "surrogatepass")
 
     def _clear(self, prefix: bytes) -> int:
-        return sum(_unlink(path) for path, _key in list(self._matching(prefix, live=False)))
+        return sum(_unlink_at(fd, name) for fd, name, _key in self._matching(prefix, live=False))
 
     def _keys(self, prefix: bytes) -> list[str]:
-        return [key for _path, key in self._matching(prefix, live=True)]
+        return [key for _fd, _name, key in self._matching(prefix, live=True)]
 
     def __repr__(self) -> str:
         return f"<FileBackend {self.name} {self.directory}>"
 
 
-_O_BINARY: int = getattr(os, "O_BINARY", 0)
+def _claim(directory: Path) -> None:
+    """Refuse a directory that holds what aicache did not put there, unless it bears the marker.
+
+    An unmarked directory of shards whose files are entries (written before the marker existed)
+    is adopted: it gets the marker.
+    """
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return  # created, with the marker, by the first store
+    except NotADirectoryError:
+        raise ConfigError(
+            f"the file tier's directory {directory} (AI_CACHE_DIR, or FileBackend's directory) "
+            "is not a directory"
+        ) from None
+    except OSError:
+        return  # unreadable now: every call is a miss, counted, until it is fixed
+    if not names or (MARKER in names and _is_marker(directory / MARKER)):
+        return
+    if not _only_entries(directory, names):
+        raise ConfigError(
+            f"the file tier's directory {directory} (AI_CACHE_DIR, or FileBackend's directory) "
+            f"holds files that are not aicache entries and has no aicache {MARKER} marker; "
+            "aicache would delete files in it. Point AI_CACHE_DIR at a new or empty directory"
+        )
+    _mark(directory)
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    data = os.read(fd, size + 1)  # one more byte than expected reveals a file that grew
-    if len(data) <= size:
-        return data
-    chunks = [data]
-    while chunk := os.read(fd, 1 << 20):
+def _is_marker(path: Path) -> bool:
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and _MARKER_ID in _read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _mark(directory: Path) -> None:
+    try:
+        fd = os.open(directory / MARKER, _WRITE_FLAGS, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        log.debug("aicache: could not mark %s as a cache directory: %r", directory, exc)
+        return
+    try:
+        os.write(fd, _MARKER_TEXT + b"# " + _MARKER_ID + b" v1\n")
+    finally:
+        os.close(fd)
+
+
+def _only_entries(directory: Path, names: list[str]) -> bool:
+    """Whether ``names`` are shard directories holding entry files (a sample of them)."""
+    looked = 0
+    for shard in names:
+        if not _SHARD_RE.fullmatch(shard):
+            return False
+        try:
+            fd = os.open(directory / shard, _SHARD_FLAGS)
+        except OSError:
+            return False
+        try:
+            for name in _listdir(fd):
+                if _is_temp(shard, name):
+                    continue
+                if not _is_entry(shard, name):
+                    return False
+                if looked < _ADOPT_SAMPLE:
+                    looked += 1
+                    head = _read_head(fd, name)
+                    if head is None or head.key is None:
+                        return False
+        finally:
+            os.close(fd)
+    return True
+
+
+class _Head:
+    __slots__ = ("damaged", "expires", "key")
+
+    def __init__(self, expires: float, key: bytes | None, damaged: bool) -> None:
+        self.expires = expires
+        self.key = key  # None unless the file is whole and its key hashes to its name
+        self.damaged = damaged  # ours (the magic says so) but truncated or torn
+
+
+def _read(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes from ``fd``."""
+    chunks = []
+    while limit > 0:
+        chunk = os.read(fd, min(limit, 1 << 20))
+        if not chunk:
+            break
         chunks.append(chunk)
+        limit -= len(chunk)
     return b"".join(chunks)
 
 
@@ -322,98 +505,140 @@ def _parse(data: bytes, key: bytes) -> tuple[float, bytes | None] | None:
     return expires, data[start:]
 
 
-def _read_head(path: str) -> tuple[float, bytes | None] | None:
-    """``(expires, key)`` of an entry file; key ``None`` when the file is damaged; ``None`` when
-    it is gone or of another format version (left to its writer)."""
+def _read_head(shard: int, name: str) -> _Head | None:
+    """What the entry file ``name`` in ``shard`` says of itself; ``None`` when it is gone, not a
+    regular file, not in aicache's format, or of another format version (left to its writer)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(_HEADER.size)
-            size = os.fstat(f.fileno()).st_size
-            if len(head) < _HEADER.size:
-                return -math.inf, None
-            magic, version, expires, key_len, value_len = _HEADER.unpack(head)
-            if magic != MAGIC:
-                return -math.inf, None
-            if version != VERSION:
-                return None
-            if _HEADER.size + key_len + value_len != size or expires != expires:
-                return -math.inf, None
-            return expires, f.read(key_len)
-    except FileNotFoundError:
+        fd = os.open(name, _READ_FLAGS, dir_fd=shard)
+    except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        head = os.read(fd, _HEADER.size)
+        if len(head) < _HEADER.size:
+            return _Head(-math.inf, None, True) if head[:4] == MAGIC else None
+        magic, version, expires, key_len, value_len = _HEADER.unpack(head)
+        if magic != MAGIC or version != VERSION:
+            return None
+        if _HEADER.size + key_len + value_len != st.st_size or expires != expires:
+            return _Head(-math.inf, None, True)
+        key = _read(fd, key_len)
+        if _name(key) != name:
+            return _Head(expires, None, False)  # an entry, but not under its own name
+        return _Head(expires, key, False)
+    finally:
+        os.close(fd)
 
 
 def _write(directory: Path, name: str, data: bytes, now: float, *, make_dirs: bool) -> bool:
     """Write an entry file atomically; ``False`` if its shard directory is missing and
     ``make_dirs`` is off."""
-    shard = os.path.join(directory, name[:2])
-    temp = os.path.join(shard, f".{name}.{os.getpid()}.{random.getrandbits(32):08x}{_TEMP_SUFFIX}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
+    shard_path = os.path.join(directory, name[:2])
     try:
-        fd = os.open(temp, flags, 0o600)
+        shard = os.open(shard_path, _SHARD_FLAGS)
     except FileNotFoundError:
         if not make_dirs:
             return False
-        _make_dirs(directory, shard)
-        fd = os.open(temp, flags, 0o600)
+        _make_dirs(directory, shard_path)
+        shard = _open_shard_for_write(shard_path)
+    except OSError as exc:
+        raise _write_error(exc) from exc
     try:
+        temp = f".{name}.{os.getpid()}.{random.getrandbits(32):08x}.tmp"
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if os.utime in os.supports_fd:
+            fd = os.open(temp, _WRITE_FLAGS, 0o600, dir_fd=shard)
+        except OSError as exc:
+            raise _write_error(exc) from exc
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 os.utime(fd, (now, now))
-        finally:
-            os.close(fd)
-        if os.utime not in os.supports_fd:
-            os.utime(temp, (now, now))
-        os.replace(temp, os.path.join(shard, name))
-    except BaseException:
-        _unlink(temp)
-        raise
+            finally:
+                os.close(fd)
+            os.replace(temp, name, src_dir_fd=shard, dst_dir_fd=shard)
+        except BaseException as exc:
+            _unlink_at(shard, temp)
+            if isinstance(exc, OSError):
+                raise _write_error(exc) from exc
+            raise
+    finally:
+        os.close(shard)
     return True
+
+
+def _open_shard_for_write(path: str) -> int:
+    try:
+        return os.open(path, _SHARD_FLAGS)
+    except OSError as exc:
+        raise _write_error(exc) from exc
+
+
+def _write_error(exc: OSError) -> Exception:
+    """What a failed write means for the chain: one entry, a full disk, or the tier."""
+    if exc.errno in _NOT_OURS:
+        return EntryError(f"the entry's path holds something that is not an entry: {exc}")
+    if exc.errno in _FULL:
+        return WriteRefused(str(exc))
+    return exc
 
 
 def _make_dirs(directory: Path, shard: str) -> None:
     if not directory.is_dir():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.makedirs(shard, mode=0o700, exist_ok=True)
-
-
-def _touch(path: str, now: float) -> None:
-    with contextlib.suppress(OSError):  # gone, or not ours: recency is only a hint
-        os.utime(path, (now, now))
-
-
-def _unlink(path: str | os.PathLike[str]) -> bool:
+    _mark(directory)
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
+        os.mkdir(shard, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise _write_error(exc) from exc
+
+
+def _touch(*, fd_dir: int, name: str, now: float) -> None:
+    with contextlib.suppress(OSError, NotImplementedError):  # recency is only a hint
+        os.utime(name, (now, now), dir_fd=fd_dir, follow_symlinks=False)
+
+
+def _absent(exc: OSError) -> None:
+    """Raise ``exc`` unless it says there is no entry: nothing there, or not an entry."""
+    if not (isinstance(exc, FileNotFoundError) or exc.errno in _NOT_OURS):
+        raise exc
+
+
+def _unlink_at(shard: int, name: str) -> bool:
+    """Remove the file ``name`` (never a directory, never what a symlink points to)."""
+    try:
+        os.unlink(name, dir_fd=shard)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno in (*_NOT_OURS, errno.EPERM):
+            return False
+        raise
     return True
 
 
-def _listdir(path: str) -> list[str]:
+def _listdir(fd: int) -> list[str]:
     try:
-        return os.listdir(path)
-    except FileNotFoundError:
+        return os.listdir(fd)
+    except OSError:
         return []
 
 
-def _scandir(path: str) -> list[os.DirEntry[str]]:
+def _is_entry(shard: str, name: str) -> bool:
+    return name.startswith(shard) and _ENTRY_RE.fullmatch(name) is not None
+
+
+def _is_temp(shard: str, name: str) -> bool:
+    found = _TEMP_RE.fullmatch(name)
+    return found is not None and found[1].startswith(shard)
+
+
+def _older_than(shard: int, name: str, moment: float) -> bool:
     try:
-        with os.scandir(path) as it:
-            return list(it)
-    except FileNotFoundError:
-        return []
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(".")
-
-
-def _older_than(path: str, moment: float) -> bool:
-    try:
-        return os.stat(path).st_mtime < moment
-    except FileNotFoundError:
+        st = os.stat(name, dir_fd=shard, follow_symlinks=False)
+    except OSError:
         return False
+    return stat.S_ISREG(st.st_mode) and st.st_mtime < moment

@@ -24,7 +24,14 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import AskError, ClusterCrossSlotError, MovedError
+    from redis.exceptions import (
+        AskError,
+        ClusterCrossSlotError,
+        MovedError,
+        OutOfMemoryError,
+        ReadOnlyError,
+        ResponseError,
+    )
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
@@ -32,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "the Redis tier needs the redis package: pip install 'aicache[redis]'"
     ) from exc
 
-from .._errors import BackendError, ConfigError
+from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import Backend
 from ._redis_lease import RedisLeases
@@ -81,6 +88,10 @@ class _Pool:
         else:
             # The cluster client follows MOVED/ASK and re-reads the slot map itself.
             self.client = async_client(self.target, **options)
+        # A cluster client first used by many calls at once may run some commands twice (INCR
+        # gave 2 and 3; redis-py 8.1): it reads the slot map once, for all, before any command.
+        self.fresh = self.target.mode == "cluster"
+        self.starting = asyncio.Lock()
         self.gate = asyncio.Semaphore(size)
         self.failures = 0
         self.users = 0
@@ -111,6 +122,8 @@ class _Pool:
             # may be a thousand other calls' first steps; start the clock after them.
             await asyncio.sleep(0)
             try:
+                if self.fresh:
+                    await self.start()
                 return await op(self.client)
             except RedisConnectionError:
                 # Closed by the server (a restart, CLIENT KILL): the pool's idle connections
@@ -134,6 +147,15 @@ class _Pool:
             raise BackendError(f"Redis is a cluster node, not a single server: {exc}") from None
         finally:
             self.gate.release()
+
+    async def start(self) -> Any:
+        """The client, once its cluster slot map has been read (by one caller)."""
+        if self.fresh:
+            async with self.starting:
+                if self.fresh:
+                    await self.client.initialize()
+                    self.fresh = False
+        return self.client
 
     async def drop_idle(self) -> None:
         """Close every pooled connection not in use (the cluster client manages its own)."""
@@ -257,7 +279,7 @@ class RedisBackend(Backend):
     async def client(self) -> Any:
         """The ``redis.asyncio`` client for the running event loop (shares this tier's pool): a
         ``Redis``, or a ``RedisCluster`` for a cluster."""
-        return (await self._pool()).client
+        return await (await self._pool()).start()
 
     async def _pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
@@ -278,23 +300,32 @@ class RedisBackend(Backend):
 
     async def get(self, key: str) -> bytes | None:
         pool = await self._pool()
-        value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        try:
+            value = await pool.run(lambda c: c.get(key), self.pool_wait)
+        except ResponseError as exc:
+            if str(exc).startswith("WRONGTYPE"):  # this key holds a list, a hash...: not ours
+                raise EntryError(f"Redis key holds another type: {exc}") from exc
+            raise
         if value is None or isinstance(value, bytes):
             return value
-        raise BackendError(f"Redis GET returned {type(value).__name__}, not bytes")
+        raise EntryError(f"Redis GET returned {type(value).__name__}, not bytes")
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         pool = await self._pool()
-        if ttl is None or ttl > 0:
-            px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
-            await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
-        else:
-            await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        try:
+            if ttl is None or ttl > 0:
+                px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
+                await pool.run(lambda c: c.set(key, value, px=px), self.pool_wait)
+            else:
+                await pool.run(lambda c: c.unlink(key), self.pool_wait)
+        except (OutOfMemoryError, ReadOnlyError) as exc:  # maxmemory + noeviction; a replica
+            raise WriteRefused(f"Redis refused the store: {exc}") from exc
 
     def leases(
         self, *, lease: float, wait: float, failed: Callable[[Exception], None]
     ) -> RedisLeases:
-        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed)
+        sharded = self.target.mode == "cluster"
+        return RedisLeases(self.client, lease=lease, wait=wait, failed=failed, sharded=sharded)
 
     async def delete(self, key: str) -> bool:
         client = await self.client()

@@ -1,17 +1,20 @@
 """Cross-process single-flight: one process makes a call, the others wait for its stored entry.
 
-A process that misses takes a lease, ``SET aicache-lock:<key> <token> NX PX <lease ms>``, before
-it calls; a renewal task extends the lease while the call runs, and the lease is released by
-compare-and-delete, so a holder never removes another holder's lease. Leases are separate from
+A process that misses takes a lease, ``SET aicache-lock:{<key>} <token> NX PX <lease ms>``,
+before it calls; a renewal task extends the lease while the call runs, and the lease is released
+by compare-and-delete, so a holder never removes another holder's lease. Leases are separate from
 entries' TTLs and short (seconds): a holder that dies blocks nobody for longer than one lease.
 
-A process that finds the lease taken does not poll. It subscribes to ``aicache-done:<key>``, on
+A process that finds the lease taken does not poll. It subscribes to ``aicache-done:{<key>}``, on
 which the holder publishes once it has stored its result (or failed), and re-checks the cache
 after subscribing, so a result that landed just before it listened is not missed. Without a
 message it wakes when the holder's lease would run out and tries to take it over. After
 ``wait`` seconds in all it calls for itself. Any Redis failure makes a caller call for itself.
 
-One pub/sub connection per event loop serves every key this process waits on.
+The braces are a Redis Cluster hash tag: a key's lease and its channel share one slot, so the
+release script publishes (``SPUBLISH``, sharded pub/sub) on the very shard its waiters listen
+to (see :mod:`._redis_notify`). A Sentinel's primary is one server; after a failover the
+client finds the new primary and the waiters' next subscription follows it.
 """
 
 from __future__ import annotations
@@ -19,32 +22,43 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.exceptions import ResponseError
 
 from .. import _clock
 from .._log import log, warn_once
+from ._redis_notify import make_waker
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
     from redis.commands.core import AsyncScript
 
-__all__ = ["DONE_PREFIX", "LOCK_PREFIX", "RedisLeases"]
+__all__ = ["DONE_PREFIX", "LOCK_PREFIX", "RedisLeases", "done_channel", "lock_key"]
 
 T = TypeVar("T")
 
 LOCK_PREFIX = "aicache-lock:"
 DONE_PREFIX = "aicache-done:"
 
-# Take the lease if it is free (0), else how many ms the holder's lease has left.
+
+def lock_key(key: str) -> str:
+    """The Redis key of ``key``'s lease (hash-tagged: the same cluster slot as its channel)."""
+    return f"{LOCK_PREFIX}{{{key}}}"
+
+
+def done_channel(key: str) -> str:
+    """The channel on which ``key``'s lease holder says it is done."""
+    return f"{DONE_PREFIX}{{{key}}}"
+
+
+# Take the lease if it is free (0), else how many ms the holder's lease has left. Already ours
+# counts as taken: a client that retries after a lost reply (the cluster client does) must not
+# then wait for itself.
 _ACQUIRE = """
 if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+if redis.call('get', KEYS[1]) == ARGV[1] then return 0 end
 return redis.call('pttl', KEYS[1])
 """
 # Extend the lease only while it is still ours.
@@ -52,147 +66,46 @@ _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
-# Drop the lease only if it is still ours; tell the waiters either way.
+# Drop the lease only if it is still ours; tell the waiters either way (ARGV[3] is PUBLISH, or
+# SPUBLISH on a cluster).
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
-return redis.call('publish', ARGV[2], '1')
+return redis.call(ARGV[3], ARGV[2], '1')
 """
-
-_CONFIRM_TIMEOUT = 2.0  # seconds for the server to confirm a SUBSCRIBE
 
 
 class _Link:
-    """The scripts and the pub/sub listener over one event loop's Redis client."""
+    """The scripts and the waiters' wake-ups over one event loop's Redis client."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Any, *, sharded: bool) -> None:
         self.client = client
         self.acquire: AsyncScript = client.register_script(_ACQUIRE)
         self.extend: AsyncScript = client.register_script(_EXTEND)
         self.release: AsyncScript = client.register_script(_RELEASE)
-        self.notifier = _Notifier(client)
-
-
-class _Notifier:
-    """One pub/sub connection; each waiting caller gets an event set when its channel fires."""
-
-    def __init__(self, client: Redis) -> None:
-        self._pubsub: PubSub = client.pubsub()
-        self._events: dict[bytes, set[asyncio.Event]] = {}
-        # One future per SUBSCRIBE sent, resolved by the server's confirmation, in order.
-        self._pending: dict[bytes, deque[asyncio.Future[None]]] = {}
-        self._commands = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
-        self.broken = False
-
-    @asynccontextmanager
-    async def listen(self, channel: str) -> AsyncIterator[asyncio.Event]:
-        """Subscribe (confirmed by the server) for the duration of the block."""
-        name = channel.encode()
-        event = asyncio.Event()
-        listeners = self._events.setdefault(name, set())
-        listeners.add(event)
-        try:
-            if self.broken:
-                raise ConnectionError("the notification connection is gone")
-            confirmed: asyncio.Future[None] | None
-            if len(listeners) == 1:
-                confirmed = asyncio.get_running_loop().create_future()
-                self._pending.setdefault(name, deque()).append(confirmed)
-                try:
-                    async with self._commands:
-                        await self._pubsub.subscribe(name)
-                        if self._reader is None:
-                            self._reader = asyncio.ensure_future(self._read())
-                except Exception as exc:
-                    self._fail(exc)  # confirmations could no longer be matched to requests
-                    raise
-            else:
-                confirmed = self._pending[name][-1] if self._pending.get(name) else None
-            if confirmed is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(confirmed), _CONFIRM_TIMEOUT)
-                except asyncio.TimeoutError as exc:
-                    self._fail(exc)
-                    raise
-            if self.broken:
-                raise ConnectionError("the notification connection is gone")
-            yield event
-        finally:
-            listeners.discard(event)
-            if not listeners and self._events.get(name) is listeners:
-                del self._events[name]
-                if not self.broken:
-                    try:
-                        async with self._commands:
-                            await self._pubsub.unsubscribe(name)
-                    except Exception as exc:
-                        log.debug("aicache: unsubscribing from %r failed: %r", name, exc)
-
-    async def _read(self) -> None:
-        try:
-            while True:
-                message = await self._pubsub.get_message(timeout=None)
-                if message is None:
-                    continue
-                channel = message["channel"]
-                name = channel if isinstance(channel, bytes) else str(channel).encode()
-                if message["type"] == "message":
-                    for event in self._events.get(name, ()):
-                        event.set()
-                elif message["type"] == "subscribe":
-                    pending = self._pending.get(name)
-                    if pending:
-                        done = pending.popleft()
-                        if not done.done():
-                            done.set_result(None)
-                        if not pending:
-                            del self._pending[name]
-        except Exception as exc:
-            self._fail(exc)
-
-    def _fail(self, exc: BaseException) -> None:
-        """The connection is gone: wake every waiter so it re-checks, and stop listening."""
-        if self.broken:
-            return
-        self.broken = True
-        log.debug("aicache: the lease notification connection failed: %r", exc)
-        for listeners in self._events.values():
-            for event in listeners:
-                event.set()
-        for pending in self._pending.values():
-            for done in pending:
-                if not done.done():
-                    done.set_result(None)  # the listener then finds ``broken`` set
-        self._pending.clear()
-
-    async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.wait({self._reader})
-        self.broken = True
-        try:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # closing must not fail shutdown
-            log.debug("aicache: closing the lease notification connection failed: %r", exc)
+        self.publish = "spublish" if sharded else "publish"
+        self.notifier = make_waker(client, sharded=sharded)
 
 
 class RedisLeases:
-    """Cross-process single-flight over one Redis server.
+    """Cross-process single-flight over one Redis server, a Sentinel's primary or a cluster.
 
-    ``client`` returns the ``redis.asyncio`` client of the running loop; ``lease`` is the lease
-    in seconds, ``wait`` how long a caller waits for another process before calling itself;
-    ``failed`` hears of every Redis error (after which the caller went ahead without a lease).
+    ``client`` returns the ``redis.asyncio`` client of the running loop (a ``RedisCluster`` when
+    ``sharded``); ``lease`` is the lease in seconds, ``wait`` how long a caller waits for another
+    process before calling itself; ``failed`` hears of every Redis error (after which the caller
+    went ahead without a lease).
     """
 
     def __init__(
         self,
-        client: Callable[[], Awaitable[Redis]],
+        client: Callable[[], Awaitable[Any]],
         *,
         lease: float,
         wait: float,
         failed: Callable[[Exception], None],
+        sharded: bool = False,
     ) -> None:
         self._client = client
+        self.sharded = sharded
         self.lease = lease
         self.wait = wait
         self._failed = failed
@@ -205,7 +118,7 @@ class RedisLeases:
         link = self._link
         if link is not None and link.client is client and not link.notifier.broken:
             return link
-        fresh = self._link = _Link(client)
+        fresh = self._link = _Link(client, sharded=self.sharded)
         if link is not None and link.client is client:
             await link.notifier.close()  # broken: give its connection back to the pool
         return fresh
@@ -224,7 +137,7 @@ class RedisLeases:
         token = secrets.token_hex(16)
         try:
             link = await self._get_link()
-            held = int(await link.acquire(keys=[LOCK_PREFIX + key], args=[token, self._lease_ms]))
+            held = int(await link.acquire(keys=[lock_key(key)], args=[token, self._lease_ms]))
             turn = None if held == 0 else await self._wait(link, key, token, held, stored)
         except Exception as exc:  # only Redis operations (and the never-failing lookup) run here
             self._trouble(exc)
@@ -256,7 +169,7 @@ class RedisLeases:
             "lease-refused",
             "aicache: Redis refused a command that lock=True needs (%s); calls are shared within "
             "each process only (allow EVALSHA, SCRIPT LOAD, PUBLISH and SUBSCRIBE to share them "
-            "across processes)",
+            "across processes; on a Redis Cluster SPUBLISH and SSUBSCRIBE, Redis 7 or later)",
             exc,
         )
 
@@ -271,8 +184,8 @@ class RedisLeases:
         """What another process stored, or :class:`_Turn` once the lease is ours, or ``None``
         when ``wait`` seconds have passed."""
         deadline = _clock.monotonic() + self.wait
-        lock = LOCK_PREFIX + key
-        async with link.notifier.listen(DONE_PREFIX + key) as done:
+        lock = lock_key(key)
+        async with link.notifier.listen(done_channel(key)) as done:
             # Subscribed: whatever the holder publishes from now on sets ``done``.
             found = await stored()
             if found is not None:
@@ -305,7 +218,7 @@ class RedisLeases:
         *,
         recheck: bool,
     ) -> T:
-        lock = LOCK_PREFIX + key
+        lock = lock_key(key)
         renewer = asyncio.ensure_future(self._renew(link, lock, token))
         try:
             if recheck:
@@ -316,7 +229,7 @@ class RedisLeases:
         finally:
             renewer.cancel()
             try:
-                await link.release(keys=[lock], args=[token, DONE_PREFIX + key])
+                await link.release(keys=[lock], args=[token, done_channel(key), link.publish])
             except Exception as exc:  # the lease runs out by itself
                 log.debug("aicache: releasing the lease on %s failed: %r", key, exc)
 

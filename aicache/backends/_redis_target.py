@@ -140,19 +140,16 @@ def async_client(target: Target, **options: Any) -> Any:
     if target.mode == "cluster":
         return RedisCluster.from_url(target.url, **options)
     if target.mode == "sentinel":
-        max_connections = options.pop("max_connections", None)
+        # Sentinel's pool raises at its limit instead of waiting (during a failover, connections
+        # to the old primary are still counted): the tier's gate bounds concurrent operations.
+        options.pop("max_connections", None)
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.sentinels),
             sentinel_kwargs=_sentinel_kwargs(target, options),
             **options,
         )
-        extra = {} if max_connections is None else {"max_connections": max_connections}
         return sentinel.master_for(
-            target.service,
-            db=target.db,
-            username=target.username,
-            password=target.password,
-            **extra,
+            target.service, db=target.db, username=target.username, password=target.password
         )
     # A blocking pool: a call past max_connections waits for a connection instead of failing.
     return aioredis.Redis(

@@ -96,7 +96,13 @@ def _describe(key: str, tier: str, data: bytes, config: CacheConfig) -> dict[str
     now = _clock.now()
     row: dict[str, Any] = {"key": key, "tier": tier, "size": len(data)}
     try:
-        entry = decode(key, data, config.secret, config.max_entry_bytes)
+        entry = decode(
+            key,
+            data,
+            config.secret,
+            previous=config.secret_previous,
+            limit=config.max_entry_bytes,
+        )
     except TamperedEntry as exc:
         return {**row, "state": f"tampered ({exc})"}
     except BadEntry as exc:

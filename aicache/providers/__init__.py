@@ -21,7 +21,7 @@ from .._keys import check_name
 from .._policy import seconds
 from .._pricing import add_model_prefixes
 from ..backends import BackendSpec
-from ._base import Adapter
+from ._base import Adapter, tokens
 from ._proxy import TTL_DEFAULT, Binding, CachedClient, CachedMethod, Options
 from ._registry import Provider, Registry, close_client
 from ._retry import DEFAULT, Retry, RetryOption, resolve
@@ -37,6 +37,7 @@ __all__ = [
     "cached_client",
     "cached_methods",
     "close_client",
+    "tokens",
 ]
 
 T = TypeVar("T")
@@ -80,6 +81,13 @@ def _adapter_class(client: Any) -> type[Adapter]:
             f"cached_client does not wrap {entry.sdk}.{name}: wrap {entry.instead[name]}"
         )
     kind = type(client)
+    if kind.__module__.split(".")[0] == "litellm":
+        raise TypeError(
+            f"cached_client does not wrap litellm.{kind.__qualname__}: LiteLLM caches through its "
+            "own seam; set litellm.cache = litellm.Cache(_backend=AICacheLiteLLM()) with "
+            "AICacheLiteLLM from aicache.integrations.litellm (pip install 'aicache[litellm]') "
+            "and call with caching=True"
+        )
     served = ", ".join(f"{p.sdk}.{c}" for p in PROVIDERS for c in p.classes)
     raise TypeError(
         f"cached_client does not know {kind.__module__}.{kind.__qualname__}; it wraps "

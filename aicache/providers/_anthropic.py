@@ -68,6 +68,27 @@ class AnthropicAdapter(StainlessAdapter):
         cls = BetaMessage if path.startswith("beta.") else Message
         return cls.model_validate(message)
 
+    def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
+        """The wire request less prompt-caching markers: ``cache_control`` changes what
+        Anthropic charges, never what it answers, so a prompt with and without them shares one
+        entry."""
+        doc = super().request(path, call)
+        if doc is None:
+            return None
+        doc.pop("cache_control", None)  # the request-wide (automatic) marker
+        for name in ("system", "tools"):
+            if isinstance(doc.get(name), list):
+                doc[name] = _unmarked(doc[name])
+        messages = doc.get("messages")
+        if isinstance(messages, list):
+            doc["messages"] = [
+                {**m, "content": _unmarked(m["content"])}
+                if isinstance(m, dict) and isinstance(m.get("content"), list)
+                else m
+                for m in messages
+            ]
+        return doc
+
     def usage(self, response: Any) -> tuple[str, Tokens] | None:
         u = getattr(response, "usage", None)
         if u is None:
@@ -83,3 +104,16 @@ class AnthropicAdapter(StainlessAdapter):
 
     def complete(self, response: Any) -> bool:
         return bool(getattr(response, "content", None)) and response.stop_reason not in _CUT
+
+
+def _unmarked(blocks: list[Any]) -> list[Any]:
+    """Content blocks (or tools) without their ``cache_control``; a tool result's own content
+    too. Nothing inside a block's data (a tool's input, a document) is touched."""
+    out = []
+    for block in blocks:
+        if isinstance(block, dict):
+            block = {k: v for k, v in block.items() if k != "cache_control"}
+            if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
+                block["content"] = _unmarked(block["content"])
+        out.append(block)
+    return out

@@ -49,11 +49,18 @@ def tokens(
     return out
 
 
-# Headers and query parameters that never change an answer: credentials, tracing, transport.
-_QUIET_NAMES = re.compile(
-    r"auth|key|token|secret|password|cookie|session|signature|trace|baggage|sentry|request-id"
-    r"|^x-stainless-|^user-agent$|^accept|^content-|^connection$|^host$|^x-goog-api-client$"
-    r"|^openai-(organization|project)$|^x-goog-user-project$|^x-amzn-|^x-datadog-|^x-b3-",
+# Credentials, by name: left out of keys (who pays never changes the answer) and never stored.
+_CREDENTIALS = re.compile(
+    r"^(proxy-)?authorization$|^(set-)?cookie$|^key$|(^|[-_])api[-_]?key$|(^|[-_])token$"
+    r"|(^|[-_])(access|auth|bearer|id|refresh|session)[-_]?token$|secret|password|passwd"
+    r"|(^|[-_])signature$|^x-amz-security-token$|^x-goog-iam-authorization-token$",
+    re.IGNORECASE,
+)
+# Tracing, transport and account bookkeeping: they never change an answer either.
+_TRANSPORT_NAMES = re.compile(
+    r"trace|^baggage$|^sentry-|^x-datadog-|^x-b3-|request-id$|session-id$|^idempotency-key$|^x-stainless-|^user-agent$|^accept|^content-"
+    r"|^connection$|^host$|^x-goog-api-client$|^openai-(organization|project)$"
+    r"|^x-goog-user-project$|^x-amzn-",
     re.IGNORECASE,
 )
 
@@ -61,16 +68,21 @@ _QUIET_NAMES = re.compile(
 def headers_of(headers: Mapping[str, Any] | None, drop: tuple[type, ...] = ()) -> dict[str, str]:
     """The headers (or query parameters) that can change an answer, names lower-cased.
 
-    Kept: e.g. ``anthropic-beta``, ``anthropic-version``, ``api-version``, gateway settings. Left
-    out: credentials (anything naming a key, token, secret or auth), tracing and transport headers,
-    and the SDKs' "remove this header" sentinels (``drop``).
+    Kept: every header that selects a provider, route, config or model, e.g. ``anthropic-beta``,
+    ``anthropic-version``, ``api-version``, ``x-portkey-provider``, ``x-portkey-config``. Left
+    out: credentials by name (``authorization``, ``x-api-key``, ``api-key``, ``x-goog-api-key``,
+    ``cookie``, names ending in ``-api-key`` or ``-token``, anything naming a secret or password),
+    tracing and transport headers, and the SDKs' "remove this header" sentinels (``drop``).
     """
     if not headers:
         return {}
     return {
         str(k).lower(): str(v)
         for k, v in headers.items()
-        if not _QUIET_NAMES.search(str(k)) and not isinstance(v, drop) and v is not None
+        if v is not None
+        and not isinstance(v, drop)
+        and not _CREDENTIALS.search(str(k))
+        and not _TRANSPORT_NAMES.search(str(k))
     }
 
 

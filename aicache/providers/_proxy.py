@@ -504,6 +504,12 @@ class CachedClient(_Node):
     def __init__(self, real: Any, binding: Binding) -> None:
         super().__init__(real, "", binding)
 
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:
+        """The SDK client's class, so ``isinstance(client, AsyncOpenAI)`` holds: frameworks that
+        take a client (instructor) check it. ``type(client)`` is still ``CachedClient``."""
+        return type(self.__wrapped__)
+
     def __getattr__(self, name: str) -> Any:
         if name in ("with_options", "copy"):
             real = getattr(self.__wrapped__, name)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from aicache.backends import FileBackend
-from aicache.backends._file import _HEADER
+from aicache.backends._file import _HEADER, MARKER
 
 if TYPE_CHECKING:
     from conftest import Clock
@@ -23,7 +23,8 @@ KEY = "aicache:default:mod.fn:" + "ab" * 32
 
 
 def all_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
+    """Every file but the directory's marker."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != MARKER)
 
 
 def entry_files(root: Path) -> list[Path]:
@@ -175,10 +176,14 @@ async def test_prune_removes_expired_damaged_and_abandoned_files(
         await tier.set(f"short{i}", b"v", 5)
         await tier.set(f"long{i}", b"v", 500)
     await tier.set("damaged", b"v", 500)
+    await tier.set("foreign", b"v", 500)
     await tier.close()  # the writes' own background upkeep is done
-    tier.path("damaged").write_bytes(b"garbage")
+    torn = tier.path("damaged")
+    torn.write_bytes(torn.read_bytes()[:-1])  # ours (the magic), but torn
+    tier.path("foreign").write_bytes(b"garbage")  # not provably ours: left alone
     shard = tier.path("long0").parent
-    abandoned, writing = shard / ".abandoned.tmp", shard / ".in-progress.tmp"
+    stem = "." + tier.path("long0").name
+    abandoned, writing = shard / f"{stem}.123.0000abcd.tmp", shard / f"{stem}.123.0000abce.tmp"
     abandoned.write_bytes(b"x")
     writing.write_bytes(b"x")
     os.utime(abandoned, (clock.wall - 7200, clock.wall - 7200))
@@ -186,6 +191,7 @@ async def test_prune_removes_expired_damaged_and_abandoned_files(
     clock.advance(10)
     assert await tier.prune() == 12
     assert not abandoned.exists() and writing.exists()
+    assert tier.path("foreign").read_bytes() == b"garbage"
     assert {await tier.get(f"long{i}") for i in range(10)} == {b"v"}
     await tier.close()
 

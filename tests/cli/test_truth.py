@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,14 +75,38 @@ async def test_warm_with_memory_backend_says_nothing_persisted(shell: Any) -> No
     assert "NOTHING PERSISTED" in done.stdout and "memory only" in done.stdout
 
 
-async def test_warm_with_unwritable_cache_dir_says_nothing_persisted(shell: Any) -> None:
-    blocker = shell.workdir / "a-file"
-    blocker.write_text("not a directory")
-    shell.env["AI_CACHE_DIR"] = str(blocker / "cache")  # cannot be created, even by root
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory nobody can write to, root included: a read-only tmpfs mounted there."""
+    where = tmp_path / "read-only"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+async def test_warm_with_read_only_cache_dir_says_nothing_persisted(
+    shell: Any, read_only_dir: Path
+) -> None:
+    shell.env["AI_CACHE_DIR"] = str(read_only_dir)
     done = await _warm(shell, [QUESTION])
     assert done.returncode == 0, done.stderr
     assert "NOTHING PERSISTED" in done.stdout
-    assert f"file ({blocker / 'cache'}) not readable" in done.stdout
+
+
+async def test_warm_with_cache_dir_under_a_file_names_the_setting(shell: Any) -> None:
+    blocker = shell.workdir / "a-file"
+    blocker.write_text("not a directory")
+    shell.env["AI_CACHE_DIR"] = str(blocker / "cache")  # a mistake in the setting
+    done = await _warm(shell, [QUESTION])
+    assert done.returncode != 0
+    assert "AI_CACHE_DIR" in done.stderr and "is not a directory" in done.stderr
 
 
 def _demo_env(tmp_path: Path, **extra: str) -> dict[str, str]:

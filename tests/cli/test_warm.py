@@ -64,7 +64,7 @@ asyncio.run(main())
 """
 
 
-def _write(path: Path, lines: list[Any]) -> str:
+def write_jsonl(path: Path, lines: list[Any]) -> str:
     path.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n\n")
     return str(path)
 
@@ -83,11 +83,11 @@ async def _run(shell: Any, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def _aicache(shell: Any, *args: str) -> tuple[int, str, str]:
+async def run_aicache(shell: Any, *args: str) -> tuple[int, str, str]:
     return await _run(shell, "-m", "aicache", *args)
 
 
-def _point_at(shell: Any, sim: ProviderSimulator) -> None:
+def point_at(shell: Any, sim: ProviderSimulator) -> None:
     shell.env.update(
         OPENAI_API_KEY="sk-warm",
         OPENAI_BASE_URL=sim.base_url + "/v1",
@@ -100,14 +100,14 @@ def _point_at(shell: Any, sim: ProviderSimulator) -> None:
 
 async def test_warm_then_every_process_hits(shell: Any) -> None:
     async with ProviderSimulator(latency=0.02) as sim:
-        _point_at(shell, sim)
-        path = _write(shell.workdir / "requests.jsonl", RECORDED)
-        code, out, err = await _aicache(shell, "warm", path, "--concurrency", "2")
+        point_at(shell, sim)
+        path = write_jsonl(shell.workdir / "requests.jsonl", RECORDED)
+        code, out, err = await run_aicache(shell, "warm", path, "--concurrency", "2")
         assert code == 0, err
         assert f"warmed 4 requests from {path}: 4 stored" in out
         assert sim.count() == 4
 
-        code, out, err = await _aicache(shell, "warm", path)
+        code, out, err = await run_aicache(shell, "warm", path)
         assert code == 0, err
         assert "4 already cached; spent $0.0000" in out
         assert sim.count() == 4  # nothing was asked again
@@ -125,25 +125,25 @@ async def test_warm_then_every_process_hits(shell: Any) -> None:
 
 async def test_warm_into_redis_with_a_failure(shell: Any, redis_server: Any) -> None:
     async with ProviderSimulator() as sim:
-        _point_at(shell, sim)
-        path = _write(shell.workdir / "requests.jsonl", [RECORDED[0], RECORDED[3]])
+        point_at(shell, sim)
+        path = write_jsonl(shell.workdir / "requests.jsonl", [RECORDED[0], RECORDED[3]])
         sim.fail_next(10, status=400)  # not transient: no retry, the request fails
-        code, out, err = await _aicache(shell, "warm", path, "--redis", redis_server.url)
+        code, out, err = await run_aicache(shell, "warm", path, "--redis", redis_server.url)
         assert code == 1
         assert "2 failed" in out
         assert err.count("failed line") == 2
         assert err.strip().splitlines()[-1] == "aicache warm: error: 2 of 2 requests failed"
 
         sim.reset()
-        code, out, err = await _aicache(shell, "warm", path, "--redis", redis_server.url)
+        code, out, err = await run_aicache(shell, "warm", path, "--redis", redis_server.url)
         assert code == 0, err
         assert "2 stored" in out and sim.count() == 2
-        code, out, err = await _aicache(
+        code, out, err = await run_aicache(
             shell, "warm", path, "--redis", redis_server.url, "--refresh"
         )
         assert code == 0 and "2 stored" in out
         assert sim.count() == 4  # asked again despite the entries
-        code, out, err = await _aicache(shell, "inspect", "--json", "--redis", redis_server.url)
+        code, out, err = await run_aicache(shell, "inspect", "--json", "--redis", redis_server.url)
         rows = json.loads(out)
         assert {r["tier"] for r in rows} == {"redis", "file"}
         assert {r["model"] for r in rows} == {"gpt-4o-mini", "text-embedding-3-small"}
@@ -168,7 +168,7 @@ def test_bad_files_are_usage_errors(
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
-            _write(path, content)
+            write_jsonl(path, content)
         assert main(["warm", str(path)]) == 2, message
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err

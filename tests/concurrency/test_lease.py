@@ -19,7 +19,7 @@ import aicache
 from aicache import AICache, Policy
 from aicache import stats as aistats
 from aicache.backends import Backend, FileBackend, Leases, MemoryBackend, RedisBackend
-from aicache.backends._redis_lease import DONE_PREFIX, LOCK_PREFIX, RedisLeases
+from aicache.backends._redis_lease import RedisLeases, done_channel, lock_key
 
 from .conftest import PATIENT, Gated
 
@@ -58,7 +58,7 @@ def call(cache: AICache, fn: Callable[[str], Awaitable[Any]]) -> asyncio.Future[
 
 
 async def _subscribers(raw: aioredis.Redis) -> int:
-    counts = await raw.pubsub_numsub(DONE_PREFIX + KEY)
+    counts = await raw.pubsub_numsub(done_channel(KEY))
     return int(counts[0][1])
 
 
@@ -76,7 +76,7 @@ async def test_a_waiter_gets_the_holders_entry_without_calling(
     fn = Gated()
     first = call(a, fn)
     await asyncio.wait_for(fn.started.wait(), 5)
-    assert await raw.get(LOCK_PREFIX + KEY) is not None
+    assert await raw.get(lock_key(KEY)) is not None
 
     with aistats.scope("b") as scope_b:
         second = call(b, fn)
@@ -89,7 +89,7 @@ async def test_a_waiter_gets_the_holders_entry_without_calling(
     counted = scope_b.snapshot()
     assert (counted["lock_waits"], counted["hits"], counted["stores"]) == (1, 1, 0)
     assert counted["hits_by_tier"] == {"redis": 1}
-    assert await raw.get(LOCK_PREFIX + KEY) is None  # released
+    assert await raw.get(lock_key(KEY)) is None  # released
     assert await _subscribers(raw) == 0  # and the waiter stopped listening
 
 
@@ -169,7 +169,7 @@ async def test_a_dead_holder_blocks_nobody_longer_than_its_lease(
     caches: Callable[..., AICache], raw: aioredis.Redis
 ) -> None:
     # A holder that died after taking the lease: nobody renews it, nobody publishes.
-    await raw.set(LOCK_PREFIX + KEY, "dead-process-token", px=800)
+    await raw.set(lock_key(KEY), "dead-process-token", px=800)
     b = caches(lock_lease=0.8, lock_wait=30.0)
     fn = Gated()
     fn.open()
@@ -185,14 +185,14 @@ async def test_a_dead_holder_blocks_nobody_longer_than_its_lease(
 async def test_a_waiter_calls_for_itself_after_lock_wait(
     caches: Callable[..., AICache], raw: aioredis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await raw.set(LOCK_PREFIX + KEY, "slow-holder", px=60_000)
+    await raw.set(lock_key(KEY), "slow-holder", px=60_000)
     b = caches(lock_wait=0.5)
     fn = Gated()
     fn.open()
     with caplog.at_level(logging.WARNING, logger="aicache"):
         assert (await asyncio.wait_for(call(b, fn), 10))["run"] == 1
     assert "waited 0 s for another process" in caplog.text or "lock_wait" in caplog.text
-    assert await raw.get(LOCK_PREFIX + KEY) == b"slow-holder"  # not ours to remove
+    assert await raw.get(lock_key(KEY)) == b"slow-holder"  # not ours to remove
 
 
 async def test_the_lease_is_renewed_while_a_long_call_runs(
@@ -217,16 +217,16 @@ async def test_a_holder_never_releases_a_lease_that_has_passed_to_another(
     first = call(a, fn)
     await asyncio.wait_for(fn.started.wait(), 5)
     # Its lease ran out (a long pause, say) and another process took it.
-    await raw.set(LOCK_PREFIX + KEY, "the-next-holder", px=30_000)
+    await raw.set(lock_key(KEY), "the-next-holder", px=30_000)
     fn.open()
     await first
-    assert await raw.get(LOCK_PREFIX + KEY) == b"the-next-holder"
+    assert await raw.get(lock_key(KEY)) == b"the-next-holder"
 
 
 async def test_a_bypass_does_not_wait_for_a_held_lease(
     caches: Callable[..., AICache], raw: aioredis.Redis
 ) -> None:
-    await raw.set(LOCK_PREFIX + KEY, "someone", px=60_000)
+    await raw.set(lock_key(KEY), "someone", px=60_000)
     b = caches()
     fn = Gated()
     fn.open()
@@ -267,7 +267,7 @@ async def test_a_hanging_redis_costs_a_timeout_not_an_error(
 async def test_redis_failing_while_a_caller_waits_lets_it_call_for_itself(
     caches: Callable[..., AICache], raw: aioredis.Redis, redis_server: Any
 ) -> None:
-    await raw.set(LOCK_PREFIX + KEY, "someone", px=60_000)
+    await raw.set(lock_key(KEY), "someone", px=60_000)
     b = caches(lock_wait=30.0)
     fn = Gated()
     fn.open()
@@ -352,7 +352,7 @@ async def test_leases_come_from_whichever_tier_lends_them_through_the_backend_in
         ) -> Leases | None:
             return lender_of.leases(lease=lease, wait=wait, failed=failed)
 
-    await raw.set(LOCK_PREFIX + KEY, "another-process", px=60_000)
+    await raw.set(lock_key(KEY), "another-process", px=60_000)
     config = aicache.get_config().replace(**{**PATIENT, "lock_wait": 0.3})
     cache = AICache(config, backend=[LendingMemory()])
     fn = Gated()

@@ -213,3 +213,64 @@ async def test_genai_with_python_function_tools_passes_through(
         )
     assert sim.count() == 2
     assert counters("gemini.aio.models.generate_content")["uncached"] == 2
+
+
+async def test_gateway_routing_headers_split_entries(
+    claude: anthropic.AsyncAnthropic, sim: ProviderSimulator
+) -> None:
+    for provider in ("anthropic", "openai", "anthropic"):
+        await claude.messages.create(**CLAUDE, extra_headers={"x-portkey-provider": provider})
+    for config in ("pc-one", "pc-two"):
+        await claude.messages.create(**CLAUDE, extra_headers={"x-portkey-config": config})
+    assert sim.count() == 4
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie", "x-portkey-api-key"],
+)
+async def test_credential_headers_do_not_split_entries(
+    claude: anthropic.AsyncAnthropic, sim: ProviderSimulator, header: str
+) -> None:
+    for secret in ("sk-one", "sk-two"):
+        await claude.messages.create(**CLAUDE, extra_headers={header: secret})
+    assert sim.count() == 1
+
+
+MARKED = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 300,
+    "system": [{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+    "tools": [
+        {
+            "name": "tempo",
+            "input_schema": {"type": "object"},
+            "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        }
+    ],
+    "messages": [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Hello", "cache_control": {"type": "ephemeral"}}],
+        }
+    ],
+}
+
+
+def _unmarked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unmarked(v) for k, v in value.items() if k != "cache_control"}
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    return value
+
+
+async def test_anthropic_cache_control_markers_do_not_split_entries(
+    claude: anthropic.AsyncAnthropic, sim: ProviderSimulator
+) -> None:
+    await claude.messages.create(**MARKED)
+    await claude.messages.create(**_unmarked(MARKED))
+    assert sim.count() == 1
+    other = {**_unmarked(MARKED), "system": [{"type": "text", "text": "You are verbose."}]}
+    await claude.messages.create(**other)
+    assert sim.count() == 2  # what the markers sat on still counts
