@@ -15,7 +15,13 @@ from ._cache import AICache
 from ._codecs import register_type
 from ._config import CacheConfig, configure, get_config
 from ._controls import cache_control
-from ._decorator import CachedFunction, CacheHandle, ai_cached
+from ._decorator import (
+    CachedFunction,
+    CacheHandle,
+    SyncCachedFunction,
+    SyncCacheHandle,
+    ai_cached,
+)
 from ._errors import AICacheError, BackendError, ConfigError, KeyBuildError, ReplayMiss
 from ._info import CacheInfo, cache_info
 from ._policy import Policy
@@ -43,6 +49,8 @@ __all__ = [
     "Price",
     "ReplayMiss",
     "Retry",
+    "SyncCacheHandle",
+    "SyncCachedFunction",
     "__version__",
     "ai_cached",
     "cache_control",

@@ -40,11 +40,13 @@ from ._policy import (
 )
 from .backends import BackendSpec, Leases, build_backends
 
-__all__ = ["AICache"]
+__all__ = ["MISS", "AICache"]
 
 _NO_COST: Cost = (None, None)
 _MANUAL: _stats.Label = ("manual", "", "")
 _UNSET: Any = object()
+#: :meth:`AICache.peek`: every tier answered at once, and none holds the key.
+MISS: tuple[()] = ()
 
 
 def _tokens(entry: Entry) -> dict[str, Any] | None:
@@ -164,17 +166,25 @@ class AICache:
         *,
         bypass: bool = False,
         request: Any = None,
+        refresh: Callable[[], Awaitable[Any]] | None = None,
     ) -> Any:
         """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
         what it returns. ``bypass`` skips the lookup and refreshes the stored entry. ``request``
-        (record mode) is kept with the entry: what the call asked, for review."""
+        (record mode) is kept with the entry: what the call asked, for review. ``refresh``
+        (default ``fn``) makes the call that refreshes a stale entry in the background."""
         read, write = switches()
         if bypass or not read:
             self.replay_miss(key, policy.label, request)
             return await self._join(key, fn, policy, write, fresh=True, request=request)
+        peeked = self.peek(key, policy.label)
+        if peeked:
+            return peeked[0]
         flight = self.flights.get(key)
-        if flight is not None and not flight.background:
-            # The entry is on its way: a lookup now would miss and only add load (a stampede).
+        if peeked is MISS or (flight is not None and not flight.background):
+            # Nothing stored, or the entry is on its way: a lookup now would miss and only add
+            # load (a stampede).
+            if flight is None:
+                self.replay_miss(key, policy.label, request)
             return await self._join(key, fn, policy, write, fresh=False, request=request)
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
@@ -184,7 +194,7 @@ class AICache:
                 and not self.replaying
                 and refresh_in_background(write, self.flights.get(key) is not None)
             ):
-                self._start(key, fn, policy, write, background=True, request=request)
+                self._start(key, refresh or fn, policy, write, background=True, request=request)
             return value
         self.replay_miss(key, policy.label, request)
         return await self._join(key, fn, policy, write, fresh=False, request=request)
@@ -207,6 +217,27 @@ class AICache:
             "with AI_CACHE_MODE=record, or run the test outside CI to record its cache file)"
         )
 
+    def peek(self, key: str, label: _stats.Label) -> tuple[Any] | tuple[()] | None:
+        """A lookup that awaits nothing: ``(value,)`` for a fresh entry in a tier that answers at
+        once (counted as a hit), :data:`MISS` when every tier answered and none holds ``key``,
+        ``None`` when only :meth:`lookup` can tell (a remote or large entry, a stale or bad one,
+        a copy to make into a tier above)."""
+        found = self.chain.peek(key)
+        if found is None:
+            return None
+        if found.tier is None:
+            return MISS
+        if found.missed:
+            return None
+        try:
+            value, entry = self._open(key, found.data)  # type: ignore[arg-type]
+        except Exception:  # lookup() deletes or keeps it, and says why
+            return None
+        if freshness(entry, _clock.now()) is not Freshness.FRESH:
+            return None
+        self._served(key, value, entry, found.tier, label, False, len(found.data or b""))
+        return (value,)
+
     async def lookup(
         self, key: str, label: _stats.Label, *, allow_stale: bool
     ) -> tuple[Any, bool] | None:
@@ -225,6 +256,17 @@ class AICache:
         self._served(key, value, entry, found.tier, label, stale, len(found.data or b""))
         return value, stale
 
+    def _open(self, key: str, data: bytes) -> tuple[Any, Entry]:
+        """``(value, entry)`` of stored bytes; raises if they cannot be served."""
+        entry = decode(
+            key,
+            data,
+            self.secret,
+            previous=self.config.secret_previous,
+            limit=self.config.max_entry_bytes,
+        )
+        return load_value(entry.tag, entry.payload), entry
+
     async def _read(
         self, key: str, label: _stats.Label, tiers: Sequence[Tier] | None = None
     ) -> tuple[Any, Entry, Lookup] | None:
@@ -238,14 +280,7 @@ class AICache:
             if found.data is None or found.tier is None:
                 return None
             try:
-                entry = decode(
-                    key,
-                    found.data,
-                    self.secret,
-                    previous=self.config.secret_previous,
-                    limit=self.config.max_entry_bytes,
-                )
-                value = load_value(entry.tag, entry.payload)
+                value, entry = self._open(key, found.data)
             except Exception as exc:
                 await self._discard(key, found.tier, label, exc)
                 every = self.chain.tiers if tiers is None else tiers

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from ._breaker import Breaker
 from ._errors import EntryError, WriteRefused
 from ._log import log, warn_once
-from .backends import Backend
+from .backends import WOULD_BLOCK, Backend
 
 __all__ = ["Chain", "Lookup", "Tier"]
 
@@ -122,6 +122,25 @@ class Chain:
         finally:
             del reads[key]
             shared.set_result(found)
+
+    def peek(self, key: str) -> Lookup | None:
+        """:meth:`get` without suspending: ``None`` when a tier could answer only after an
+        ``await`` (a remote tier, a large file) or failed; the caller then awaits :meth:`get`,
+        which also records the failure."""
+        missed: tuple[Tier, ...] = ()
+        for tier in self.tiers:
+            if not tier.breaker.closed or tier.is_behind(key):
+                return None  # a probe, a skipped tier, a copy older than a store: get() decides
+            try:
+                data = tier.backend.get_nowait(key)
+            except Exception:
+                return None
+            if data is WOULD_BLOCK:
+                return None
+            if data is not None:
+                return Lookup(data, tier, missed)
+            missed += (tier,)
+        return Lookup(None, None, missed)
 
     async def _get(self, key: str, tiers: Sequence[Tier]) -> Lookup:
         missed: tuple[Tier, ...] = ()

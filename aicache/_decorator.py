@@ -1,4 +1,5 @@
-"""``@ai_cached``: cache an async function's results under canonical keys of its arguments."""
+"""``@ai_cached``: cache a function's results (async or sync) under canonical keys of its
+arguments."""
 
 from __future__ import annotations
 
@@ -8,19 +9,26 @@ import inspect
 import typing
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import timedelta
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
+from . import _runner, _sync
 from ._cache import AICache
 from ._codecs import codec_for
 from ._config import generation, get_config
-from ._controls import BYPASS, CALL_CONTROLS, KEEP, Overrides, overrides, take_controls
+from ._controls import BYPASS, CALL_CONTROLS, KEEP, Overrides, overrides, switches, take_controls
 from ._errors import ConfigError
 from ._keys import KeyBuilder
 from ._policy import Cost, Policy, seconds
 from ._shared import shared_cache
 from .backends import BackendSpec
 
-__all__ = ["CacheHandle", "CachedFunction", "ai_cached"]
+__all__ = [
+    "CacheHandle",
+    "CachedFunction",
+    "SyncCacheHandle",
+    "SyncCachedFunction",
+    "ai_cached",
+]
 
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
@@ -36,7 +44,7 @@ class _Setup:
 
     def __init__(
         self,
-        fn: Callable[..., Coroutine[Any, Any, Any]],
+        fn: Callable[..., Any],
         builder: KeyBuilder,
         namespace: str | None,
         ttl: Any,
@@ -103,8 +111,8 @@ class _Setup:
         return dataclasses.replace(policy, ttl=over.ttl)
 
 
-class CacheHandle(Generic[P, R]):
-    """``f.cache``: look at and manage one function's entries."""
+class _Handle(Generic[P, R]):
+    """What ``f.cache`` offers for sync and async functions alike."""
 
     def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
         self._setup = setup
@@ -131,6 +139,10 @@ class CacheHandle(Generic[P, R]):
         self._setup.resolve()
         return self._builder().explain(self._args(args), kwargs)
 
+
+class CacheHandle(_Handle[P, R]):
+    """``f.cache`` of an ``async def`` function: look at and manage its entries."""
+
     async def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Remove the entry of these arguments from every tier; return whether one existed."""
         cache = self._cache()
@@ -148,8 +160,38 @@ class CacheHandle(Generic[P, R]):
         return await call(*args, **kwargs, **{BYPASS: True})
 
 
-class CachedFunction(Generic[P, R]):
-    """An ``@ai_cached`` function. Call it as the original; ``f.cache`` manages its entries.
+class SyncCacheHandle(_Handle[P, R]):
+    """``f.cache`` of a plain ``def`` function: the same, as plain calls."""
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Remove the entry of these arguments from every tier; return whether one existed."""
+        cache = self._cache()
+        return _runner.run(cache.chain.delete(self._builder().key(self._args(args), kwargs)))
+
+    def clear(self) -> int:
+        """Remove every entry of this function from every tier."""
+        cache = self._cache()
+        return _runner.run(cache.chain.clear(self._builder().prefix))
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call through and store the fresh result: ``bypass_cache=True`` with full typing."""
+        call: SyncCachedFunction[..., R] = SyncCachedFunction(self._setup, self._instance)
+        return call(*args, **kwargs, **{BYPASS: True})
+
+
+class _Cached(Generic[P, R]):
+    def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
+        self._setup = setup
+        self._instance = instance
+        functools.update_wrapper(self, setup.fn)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<ai_cached {self._setup.builder.function}>"
+
+
+class CachedFunction(_Cached[P, R]):
+    """An ``@ai_cached`` ``async def`` function. Call it as the original; ``f.cache`` manages
+    its entries.
 
     Any call also accepts ``bypass_cache=True`` (skip the lookup, call through, store the
     result), ``namespace="tenant-a"`` (key this call under that namespace) and ``ttl=seconds``
@@ -159,17 +201,13 @@ class CachedFunction(Generic[P, R]):
     ``aicache.cache_control(namespace=..., ttl=...)`` in typed code.
     """
 
-    def __init__(self, setup: _Setup, instance: Any = _UNBOUND) -> None:
-        self._setup = setup
-        self._instance = instance
-        functools.update_wrapper(self, setup.fn)
-
     @property
     def cache(self) -> CacheHandle[P, R]:
         return CacheHandle(self._setup, self._instance)
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        # _invoke inlined: this is the hit path.
+        # _invoke inlined: this is the hit path. A hit from a tier that answers at once is
+        # served by peek(), awaiting nothing.
         setup = self._setup
         if kwargs and not setup.controls.isdisjoint(kwargs):
             bypass, over = take_controls(kwargs, setup.controls)
@@ -185,6 +223,10 @@ class CachedFunction(Generic[P, R]):
         else:
             builder, policy = setup.builder_for(over), setup.policy_for(over)
         key = builder.key(args, kwargs)
+        if not bypass and switches()[0]:
+            peeked = cache.peek(key, policy.label)  # type: ignore[union-attr]
+            if peeked:
+                return peeked[0]  # type: ignore[no-any-return]
         result: R = await cache.call(
             key,
             lambda: setup.fn(*args, **kwargs),
@@ -207,8 +249,54 @@ class CachedFunction(Generic[P, R]):
             return self
         return CachedFunction(self._setup, instance)
 
-    def __repr__(self) -> str:
-        return f"<ai_cached {self._setup.builder.function}>"
+
+class SyncCachedFunction(_Cached[P, R]):
+    """An ``@ai_cached`` plain ``def`` function: the same keys, tiers, stats and options as an
+    ``async def`` one. A hit from memory or a small file is served on the calling thread; a
+    miss runs the function on the calling thread too, once for every thread that asks at the
+    same time (see ``docs/guide.md``, "Sync functions")."""
+
+    @property
+    def cache(self) -> SyncCacheHandle[P, R]:
+        return SyncCacheHandle(self._setup, self._instance)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        setup = self._setup
+        if kwargs and not setup.controls.isdisjoint(kwargs):
+            bypass, over = take_controls(kwargs, setup.controls)
+        else:
+            bypass, over = False, overrides()
+        if self._instance is not _UNBOUND:
+            args = (self._instance, *args)  # type: ignore[assignment]
+        cache = setup.cache if setup.generation == generation() else setup.resolve()
+        if cache is None:
+            return setup.fn(*args, **kwargs)  # type: ignore[no-any-return]
+        if over is None:
+            builder, policy = setup.builder, setup.policy
+        else:
+            builder, policy = setup.builder_for(over), setup.policy_for(over)
+        result: R = _sync.call(
+            cache,
+            builder.key(args, kwargs),
+            lambda: setup.fn(*args, **kwargs),
+            policy,  # type: ignore[arg-type]
+            bypass=bypass,
+            request=builder.explain(args, kwargs) if cache.wants_request else None,
+        )
+        return result
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> SyncCachedFunction[P, R]: ...
+
+    @overload
+    def __get__(
+        self: SyncCachedFunction[Concatenate[S, P2], R], instance: S, owner: type[Any]
+    ) -> SyncCachedFunction[P2, R]: ...
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return SyncCachedFunction(self._setup, instance)
 
 
 def _cost_option(
@@ -235,8 +323,24 @@ def _register_return_type(fn: Callable[..., Any]) -> None:
         codec_for(hint)
 
 
+class _Decorate(Protocol):
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> CachedFunction[P, R]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
+
+
 @overload
-def ai_cached(fn: Callable[P, Coroutine[Any, Any, R]], /) -> CachedFunction[P, R]: ...
+def ai_cached(  # type: ignore[overload-overlap]
+    fn: Callable[P, Coroutine[Any, Any, R]], /
+) -> CachedFunction[P, R]: ...
+
+
+@overload
+def ai_cached(fn: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
 
 
 @overload
@@ -255,11 +359,11 @@ def ai_cached(
     stale_ttl: float | timedelta | None = ...,
     lock: bool | None = ...,
     name: str | None = ...,
-) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], CachedFunction[P, R]]: ...
+) -> _Decorate: ...
 
 
 def ai_cached(
-    fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
+    fn: Callable[..., Any] | None = None,
     /,
     *,
     ttl: float | timedelta | None = _DEFAULT,
@@ -274,7 +378,8 @@ def ai_cached(
     lock: bool | None = None,
     name: str | None = None,
 ) -> Any:
-    """Cache an ``async def`` function's results.
+    """Cache a function's results: an ``async def``, or a plain ``def`` (called on the caller's
+    thread; a hit from memory or a small file touches no event loop).
 
     - ``ttl``: seconds or a ``timedelta`` an entry stays fresh (default: the configured ttl;
       ``None``: until evicted). ``stale_ttl``: how long after that it may still be served while
@@ -290,11 +395,16 @@ def ai_cached(
     - ``name``: the function's name in keys and stats (default: ``module.qualname``).
     """
 
-    def decorate(func: Callable[P, Coroutine[Any, Any, R]]) -> CachedFunction[P, R]:
-        if not inspect.iscoroutinefunction(func):
+    def decorate(func: Callable[..., Any]) -> Any:
+        if (
+            not callable(func)
+            or inspect.isgeneratorfunction(func)
+            or inspect.isasyncgenfunction(func)
+        ):
             raise TypeError(
-                f"@ai_cached needs an async def function; {getattr(func, '__qualname__', func)!r} "
-                "is not one"
+                "@ai_cached caches a function's return value: "
+                f"{getattr(func, '__qualname__', func)!r} is not a function or returns a "
+                "generator (cache a function that returns a list)"
             )
         if BYPASS in inspect.signature(func).parameters:
             raise ConfigError(
@@ -321,7 +431,9 @@ def ai_cached(
             lock,
         )
         _register_return_type(func)
-        return CachedFunction(setup)
+        if inspect.iscoroutinefunction(func):
+            return CachedFunction(setup)
+        return SyncCachedFunction(setup)
 
     if fn is not None:
         return decorate(fn)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
 
-from . import _fleet
+from . import _fleet, _runner
 from ._cache import AICache
 from ._config import generation, get_config
 from .backends import Backend, BackendSpec
@@ -53,6 +53,7 @@ async def close() -> None:
         _retired.clear()
     for cache in caches:
         await cache.close()
+    await asyncio.to_thread(_runner.stop)  # the sync callers' loop, restarted on next use
     await asyncio.to_thread(_fleet.flush)  # this process's counters, for `aicache stats`
 
 

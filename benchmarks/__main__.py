@@ -31,6 +31,7 @@ from . import (
     _replay,
     _report,
     _stampede,
+    _streamtimes,
 )
 from ._common import Env, Mode, Results
 from ._machine import load_average, machine, versions
@@ -49,6 +50,7 @@ FAMILIES: dict[str, Family] = {
     "cluster": _cluster.run,
     "compression": _compression.run,
     "hot": _hot.run,
+    "streams": _streamtimes.run,
 }
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -103,6 +103,7 @@ class Results:
     compression: list[dict[str, Any]] = field(default_factory=list)
     compression_hits: list[dict[str, Any]] = field(default_factory=list)
     hot: dict[str, Any] = field(default_factory=dict)  # load, near, memory (see _hot)
+    streams: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)

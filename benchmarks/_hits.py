@@ -25,6 +25,14 @@ NATIVE_FLOOR = "floor: key + dict lookup + Message.model_validate"
 chat = _workload.chat
 
 
+def chat_sync(
+    model: str, messages: list[dict[str, str]], temperature: float, max_tokens: int
+) -> dict[str, Any]:
+    """:func:`chat` as a plain function."""
+    out: dict[str, Any] = orjson.loads(RESULT_BYTES)
+    return out
+
+
 def aicache_tiers(env: Env) -> list[tuple[str, str]]:
     """``(tier label, backend spec)`` of the aicache tiers this checkout and run can offer."""
     tiers = [("memory", "memory")]
@@ -158,6 +166,20 @@ async def _contenders(env: Env, mode: Mode, results: Results) -> AsyncIterator[l
             )
         )
 
+    for tier, spec in aicache_tiers(env):
+        if tier in ("memory", "file"):  # the tiers a sync hit reads on the calling thread
+            sync_fn = aicache.ai_cached(backend=spec, name=f"bench_sync_hit_{tier}")(chat_sync)
+            entries.append(
+                _Entry(
+                    f"aicache {tier} (sync def)",
+                    "aicache",
+                    tier,
+                    partial(sync_fn, **req),
+                    is_async=False,
+                    note="@ai_cached on a plain def; no event loop on a hit",
+                )
+            )
+
     peers: list[tuple[str, str, str, Any]] = [
         ("cashews mem (default, protected)", "cashews", "memory", cashews_factory(None)),
         (
@@ -212,7 +234,7 @@ def anthropic_request() -> dict[str, Any]:
 async def _native(closers: list[Callable[[], Awaitable[Any]]]) -> list[_Entry]:
     """A cached_client hit returning ``anthropic.types.Message``, and its floor: key + dict
     lookup + ``orjson.loads`` + ``Message.model_validate`` of the stored JSON."""
-    from anthropic import AsyncAnthropic
+    from anthropic import Anthropic, AsyncAnthropic
     from anthropic.types import Message
 
     from aicache.providers import cached_client
@@ -225,6 +247,13 @@ async def _native(closers: list[Callable[[], Awaitable[Any]]]) -> list[_Entry]:
     closers.append(client.close)
     req = anthropic_request()
     proxy = cached_client(client, backend="memory", namespace="bench")
+    sync_client = Anthropic(api_key="sk-bench-not-a-key", base_url=sim.base_url, max_retries=0)
+
+    async def close_sync() -> None:
+        sync_client.close()
+
+    closers.append(close_sync)
+    sync_proxy = cached_client(sync_client, backend="memory", namespace="bench")
     first = await proxy.messages.create(**req)
     store = {floor_key(req): orjson.dumps(first.to_dict(mode="json"))}
 
@@ -246,6 +275,14 @@ async def _native(closers: list[Callable[[], Awaitable[Any]]]) -> list[_Entry]:
             "memory",
             partial(proxy.messages.create, **req),
             note="AsyncAnthropic.messages.create; returns anthropic.types.Message",
+        ),
+        _Entry(
+            "aicache cached_client memory (sync Anthropic)",
+            "aicache",
+            "memory",
+            partial(sync_proxy.messages.create, **req),
+            is_async=False,
+            note="Anthropic.messages.create, served from the entry the async client wrote",
         ),
     ]
 

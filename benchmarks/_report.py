@@ -544,6 +544,23 @@ def render(r: Results, chart: str | None) -> str:
             _cluster_table(r),
             "",
         ]
+    if r.streams:
+        parts += [
+            "## Streams: time to first and last chunk",
+            "",
+            "OpenAI `chat.completions.create(stream=True)`, median of the rounds: the simulator "
+            "with its default gaps between chunks, against a hit replayed from the memory tier "
+            "(the sync client replays the entry the async one wrote).",
+            "",
+            _table(
+                ("stream", "first chunk ms", "last chunk ms", "rounds"),
+                [
+                    (s["name"], f"{s['first_ms']:.2f}", f"{s['last_ms']:.2f}", str(s["rounds"]))
+                    for s in r.streams
+                ],
+            ),
+            "",
+        ]
     if r.compression:
         parts += [
             "## Compressed entries",
@@ -675,6 +692,7 @@ def _jsonable(r: Results) -> dict[str, Any]:
         "compression": r.compression,
         "compression_hits": r.compression_hits,
         "hot": r.hot,
+        "streams": r.streams,
         "targets": [dataclasses.asdict(t) for t in targets(r)],
         "notes": r.notes,
         "errors": r.errors,

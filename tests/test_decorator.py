@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -70,14 +71,17 @@ def test_decorated_function_keeps_name_and_doc() -> None:
     assert summarise.__wrapped__ is not None  # type: ignore[attr-defined]
 
 
-def test_a_non_async_function_is_refused() -> None:
-    def sync(x: int) -> int:
-        return x
+def test_a_generator_function_is_refused() -> None:
+    def numbers(x: int) -> Iterator[int]:
+        yield x
 
-    with pytest.raises(TypeError, match="async def"):
-        ai_cached(sync)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="async def"):
-        ai_cached(backend="memory")(sync)  # type: ignore[arg-type]
+    async def stream(x: int) -> AsyncIterator[int]:
+        yield x
+
+    with pytest.raises(TypeError, match="generator"):
+        ai_cached(numbers)
+    with pytest.raises(TypeError, match="generator"):
+        ai_cached(backend="memory")(stream)
 
 
 def test_a_parameter_named_bypass_cache_is_refused_at_decoration() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigError, EntryError, WriteRefused
-from ._base import Backend, Leases
+from ._base import WOULD_BLOCK, Backend, Leases, Nowait
 from ._memory import MemoryBackend
 from ._redis_target import MODES as REDIS_MODES
 from ._redis_target import parse_target as parse_redis_target
@@ -25,12 +25,14 @@ __all__ = [
     "BACKEND_NAMES",
     "REDIS_MODES",
     "TIERS",
+    "WOULD_BLOCK",
     "Backend",
     "BackendSpec",
     "EntryError",
     "FileBackend",
     "Leases",
     "MemoryBackend",
+    "Nowait",
     "RedisBackend",
     "WriteRefused",
     "build_backends",

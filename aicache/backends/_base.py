@@ -6,13 +6,23 @@ the chain turns that into a miss and opens the tier's circuit breaker.
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol, TypeVar
 
-__all__ = ["Backend", "Leases"]
+__all__ = ["WOULD_BLOCK", "Backend", "Leases", "Nowait"]
 
 T = TypeVar("T")
+
+
+class Nowait(enum.Enum):
+    """What :meth:`Backend.get_nowait` returns when it cannot answer without waiting."""
+
+    WOULD_BLOCK = "would block"
+
+
+WOULD_BLOCK = Nowait.WOULD_BLOCK
 
 
 class Leases(Protocol):
@@ -44,6 +54,12 @@ class Backend(ABC):
     @abstractmethod
     async def get(self, key: str) -> bytes | None:
         """Return the stored bytes, or ``None`` when absent or expired."""
+
+    def get_nowait(self, key: str) -> bytes | Nowait | None:
+        """:meth:`get` without suspending, or :data:`WOULD_BLOCK` when only an ``await`` can
+        answer (a server, a large file). A hit through tiers that answer here awaits nothing,
+        and a sync caller needs no event loop. Raises on failure, as :meth:`get` does."""
+        return WOULD_BLOCK
 
     @abstractmethod
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:

@@ -34,7 +34,8 @@ loop thread spent: read inline 6 µs / 6 µs, via ``asyncio.to_thread`` 47 µs /
 new entry inline 20 µs / 25 µs, in a thread 70 µs / 35-75 µs; overwrite inline 70 µs / 70 µs,
 in a thread 150 µs / 60 µs). Threads win above about 128 KB written and 1 MB read, and for the
 first write into a shard directory (creating one can take a millisecond). Sweeps, ``clear`` and
-``keys`` always run in a thread.
+``keys`` always run in a thread. A read up to that size is also served by ``get_nowait``, so a
+file hit awaits nothing.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from pathlib import Path
 from .. import _clock
 from .._errors import ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
-from ._base import Backend
+from ._base import WOULD_BLOCK, Backend, Nowait
 
 __all__ = ["FileBackend"]
 
@@ -149,6 +150,16 @@ class FileBackend(Backend):
     # -- the Backend interface ------------------------------------------------------------------
 
     async def get(self, key: str) -> bytes | None:
+        found = self._get(key, _INLINE_READ_MAX)
+        if found is WOULD_BLOCK:  # a large entry: read in a thread
+            return await asyncio.to_thread(self._get, key, None)  # type: ignore[arg-type]
+        return found
+
+    def get_nowait(self, key: str) -> bytes | Nowait | None:
+        return self._get(key, _INLINE_READ_MAX)
+
+    def _get(self, key: str, inline: int | None) -> bytes | Nowait | None:
+        """The entry's value; :data:`WOULD_BLOCK` when its file is over ``inline`` bytes."""
         raw = _encode_key(key)
         name = _name(raw)
         try:
@@ -167,10 +178,9 @@ class FileBackend(Backend):
                 limit = _HEADER.size + len(raw) + self.max_entry_bytes
                 if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
                     return None  # not an entry of ours: left alone, replaced by the next store
-                if st.st_size > _INLINE_READ_MAX:
-                    data = await asyncio.to_thread(_read, fd, st.st_size + 1)
-                else:
-                    data = _read(fd, st.st_size + 1)  # one more byte reveals a file that grew
+                if inline is not None and st.st_size > inline:
+                    return WOULD_BLOCK
+                data = _read(fd, st.st_size + 1)  # one more byte reveals a file that grew
             finally:
                 os.close(fd)
             found = _parse(data, raw)

@@ -45,6 +45,9 @@ class MemoryBackend(Backend):
         self._lock = threading.Lock()
 
     async def get(self, key: str) -> bytes | None:
+        return self.get_nowait(key)
+
+    def get_nowait(self, key: str) -> bytes | None:
         with self._lock:
             found = self._data.get(key)
             if found is None:

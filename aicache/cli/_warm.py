@@ -72,8 +72,9 @@ def read_recorded(path: str) -> list[Recorded]:
 
 def _cached_method(client: Any, entry: Recorded, path: str) -> Callable[..., Awaitable[Any]]:
     cached = cached_methods(entry.provider)
-    # A method recorded from a sync surface (google-genai's client.models) has an async twin.
-    for name in (entry.method, "aio." + entry.method):
+    # A method recorded from a sync surface (google-genai's client.models) is warmed through its
+    # async twin, which writes the same entry.
+    for name in ("aio." + entry.method, entry.method):
         if name in cached:
             obj: Any = client
             for part in name.split("."):

@@ -28,9 +28,9 @@ from .._cache import AICache
 from .._log import warn_once
 from .._policy import Cost
 from .._pricing import cost_of
+from .._runner import run as run_sync
 from ..backends import BackendSpec
 from ..providers import tokens
-from ._portal import run_sync
 from ._seam import TTL_DEFAULT, Seam
 
 __all__ = ["AICacheLangChain"]
@@ -110,7 +110,7 @@ class AICacheLangChain(BaseCache):
       :class:`aicache.AICache` of your own.
 
     Both the sync and the async methods work from any thread; the sync ones run on a small
-    event loop of their own (see :mod:`aicache.integrations._portal`).
+    event loop of aicache's (see :mod:`aicache._runner`).
     """
 
     def __init__(

@@ -27,9 +27,9 @@ from .._cache import AICache
 from .._log import warn_once
 from .._policy import Cost
 from .._pricing import cost_of
+from .._runner import run as run_sync
 from ..backends import BackendSpec
 from ..providers import tokens
-from ._portal import run_sync
 from ._seam import TTL_DEFAULT, Seam
 
 __all__ = ["AICacheLiteLLM"]

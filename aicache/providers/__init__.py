@@ -45,17 +45,13 @@ T = TypeVar("T")
 #: The provider table: one line per SDK. Adding a provider is an adapter module and a line here.
 PROVIDERS = Registry(
     Provider(
-        "anthropic", "anthropic", ("AsyncAnthropic",), "_anthropic:AnthropicAdapter",
+        "anthropic", "anthropic", ("AsyncAnthropic", "Anthropic"), "_anthropic:AnthropicAdapter",
         wire="anthropic", price_prefixes=("anthropic",), keys=("ANTHROPIC_API_KEY",),
-        instead={"Anthropic": "anthropic.AsyncAnthropic (cached calls are async)"},
     ),
     Provider(
-        "openai", "openai", ("AsyncOpenAI", "AsyncAzureOpenAI"), "_openai:OpenAIAdapter",
-        wire="openai", price_prefixes=("openai",), keys=("OPENAI_API_KEY",),
-        instead={
-            "OpenAI": "openai.AsyncOpenAI (cached calls are async)",
-            "AzureOpenAI": "openai.AsyncAzureOpenAI (cached calls are async)",
-        },
+        "openai", "openai", ("AsyncOpenAI", "AsyncAzureOpenAI", "OpenAI", "AzureOpenAI"),
+        "_openai:OpenAIAdapter", wire="openai", price_prefixes=("openai",),
+        keys=("OPENAI_API_KEY",),
     ),
     Provider(
         "gemini", "google.genai", ("Client",), "_genai:GenaiAdapter",
@@ -120,9 +116,11 @@ def cached_client(
 
     Cached: Anthropic ``messages.create`` (and ``beta.messages.create``); OpenAI
     ``chat.completions.create``, ``responses.create``, ``embeddings.create``; google-genai
-    ``client.aio.models.generate_content`` and ``embed_content``; legacy google-generativeai
-    ``generate_content_async``. A hit returns the SDK's own response class. Every cached call
-    also accepts ``bypass_cache=True``. Streams (``stream=True``, the ``.stream(...)`` helpers,
+    ``generate_content`` and ``embed_content`` (``client.aio.models`` and ``client.models``);
+    legacy google-generativeai ``generate_content_async``. Sync clients (``OpenAI``,
+    ``AzureOpenAI``, ``Anthropic``) are wrapped like their async twins and share their entries.
+    A hit returns the SDK's own response class. Every cached call also accepts
+    ``bypass_cache=True``. Streams (``stream=True``, the ``.stream(...)`` helpers,
     ``generate_content_stream``) and the ``.parse(...)`` helpers are recorded whole and replayed
     as the SDK's own stream and parsed types; any other method is called through, counted as
     ``uncached``.

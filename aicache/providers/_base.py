@@ -156,6 +156,16 @@ class Adapter(ABC):
         self.client = client
         self.scope = self.client_scope()
 
+    def sync(self, path: str) -> bool:
+        """Whether the method at ``path`` is synchronous (a sync client's, or google-genai's
+        ``client.models``)."""
+        return False
+
+    def twin(self, path: str) -> str:
+        """The path a call is keyed and counted under: the async twin's, so that the sync and
+        async methods of one API share entries."""
+        return path
+
     @abstractmethod
     def client_scope(self) -> dict[str, Any]:
         """The client's part of every key: API host, and headers and query that change answers."""

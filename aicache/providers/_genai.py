@@ -1,5 +1,7 @@
-"""Gemini through google-genai (``google.genai.Client``): ``client.aio.models.generate_content``
-and ``embed_content``. The sync ``client.models`` twins are refused; the stream passes through.
+"""Gemini through google-genai (``google.genai.Client``): ``generate_content``,
+``embed_content`` and ``generate_content_stream`` of ``client.aio.models`` and of the sync
+``client.models``; the sync twins are keyed and counted as the async methods, so they share
+entries.
 
 A hit has no ``sdk_http_response`` (no HTTP exchange happened); ``parsed`` is rebuilt from the
 text when the call gave a response schema, as the SDK itself does.
@@ -8,7 +10,7 @@ text when the call gave a response schema, as the SDK itself does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 from google.genai import errors, types
@@ -16,7 +18,7 @@ from google.genai import errors, types
 from .._codecs import register_type
 from .._info import cache_info
 from ._base import Adapter, Tokens, headers_of, host_of, tokens, wire
-from ._streams import Tap
+from ._streams import Tap, follow
 
 __all__ = ["GenaiAdapter"]
 
@@ -127,12 +129,11 @@ class GenaiAdapter(Adapter):
             "aio.models.generate_content",
             "aio.models.embed_content",
             _STREAM,  # recorded chunk by chunk
+            "models.generate_content",
+            "models.embed_content",
+            _STREAM.removeprefix("aio."),
         }
     )
-    refused: ClassVar[Mapping[str, str]] = {
-        "models.generate_content": "client.aio.models.generate_content",
-        "models.embed_content": "client.aio.models.embed_content",
-    }
 
     def __init__(self, client: Any) -> None:
         super().__init__(client)
@@ -142,7 +143,13 @@ class GenaiAdapter(Adapter):
     # replayed as an async iterator of them: this SDK's stream type is a plain async iterator.
 
     def records(self, path: str, call: dict[str, Any]) -> bool:
-        return path == _STREAM
+        return self.twin(path) == _STREAM
+
+    def sync(self, path: str) -> bool:
+        return not path.startswith("aio.")
+
+    def twin(self, path: str) -> str:
+        return path if path.startswith("aio.") else f"aio.{path}"
 
     def shape(self, path: str) -> _ChunkShape:
         return _ChunkShape(self)
@@ -158,6 +165,15 @@ class GenaiAdapter(Adapter):
                 yield types.GenerateContentResponse.model_validate(item)
         finally:
             await tap.aclose()
+
+    @staticmethod
+    def replay_sync(tap: Tap) -> Iterator[types.GenerateContentResponse]:
+        items = follow(tap)
+        try:
+            for item in items:
+                yield types.GenerateContentResponse.model_validate(item)
+        finally:
+            items.close()
 
     @classmethod
     def new_client(cls, *, api_key: str | None, base_url: str | None, **extra: Any) -> Any:

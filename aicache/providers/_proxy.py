@@ -8,6 +8,7 @@ settings generation, not per call.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import inspect
@@ -16,10 +17,10 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .. import _stats
+from .. import _runner, _stats, _sync
 from .._cache import AICache
 from .._config import generation, get_config
-from .._controls import CALL_CONTROLS, KEEP, Overrides, applied, overrides, take_controls
+from .._controls import CALL_CONTROLS, KEEP, Overrides, applied, overrides, switches, take_controls
 from .._keys import ArgumentBinder, check_name, make_key
 from .._log import warn_once
 from .._policy import Cost, Policy
@@ -32,10 +33,11 @@ from ._mark import mark
 from ._retry import Retry, TenacityRetry
 from ._streams import Opened, Streams, Tap
 
-__all__ = ["Binding", "CachedClient", "CachedMethod", "Options"]
+__all__ = ["Binding", "CachedClient", "CachedMethod", "Options", "SyncCachedMethod"]
 
 #: ``ttl=`` left at its default: the configured ttl.
 TTL_DEFAULT: Any = object()
+_END: Any = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +76,12 @@ class Binding:
         self.streams = Streams()
         self._package = type(adapter.client).__module__.split(".")[0] + "."
         if hasattr(adapter, "transport"):  # an SDK that sends through httpx2, so it is installed
-            from ._wire import WireTransport
+            from ._wire import SyncWireTransport, WireTransport
 
-            adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
+            if adapter.sync(""):
+                adapter.transport = functools.partial(SyncWireTransport, open=self._open_sync)
+            else:
+                adapter.transport = functools.partial(WireTransport, open=self._open_recorded)
 
     def _resolve(self) -> AICache | None:
         """The cache to use now (``None`` when caching is switched off in the settings)."""
@@ -180,6 +185,15 @@ class Binding:
 
         return await retry.run(attempt, label, self.adapter.transient, self.adapter.retry_after)
 
+    def _invoke_sync(
+        self, fn: Callable[..., Any], call: dict[str, Any], label: _stats.Label
+    ) -> Any:
+        retry = self.options.retry
+        if retry is None:
+            return fn(**call)
+        attempt = functools.partial(fn, **call)
+        return retry.run_sync(attempt, label, self.adapter.transient, self.adapter.retry_after)
+
     def owns(self, value: Any) -> bool:
         """``value`` is a part of the SDK client (a resource), not data or a model."""
         kind = type(value)
@@ -214,14 +228,7 @@ class Binding:
         for name, value in call.items():
             if isinstance(value, Iterator):  # keying would use up a one-shot iterator
                 call[name] = list(value)
-        adapter = self.adapter
-        return (
-            fn,
-            call,
-            (f"{adapter.provider}.{path}", adapter.provider, adapter.model(call)),
-            bypass,
-            over,
-        )
+        return fn, call, self._label(path, self.adapter.model(call)), bypass, over
 
     def _recorded(
         self,
@@ -246,12 +253,30 @@ class Binding:
         self, key: str, path: str, model: str, bypass: bool, start: Callable[[], Any]
     ) -> Tap:
         """Answer a marked request (called by the recording transport)."""
-        label = (f"{self.adapter.provider}.{path}", self.adapter.provider, model)
+        label = self._label(path, model)
         cache = self._resolve()
         policy = self._policy(label)
         return await self.streams.open(
             cache, key, policy, self.adapter.shape(path), start, bypass=bypass
         )
+
+    def _label(self, path: str, model: str) -> _stats.Label:
+        provider = self.adapter.provider
+        return (f"{provider}.{self.adapter.twin(path)}", provider, model)
+
+    def _open_sync(
+        self, key: str, path: str, model: str, bypass: bool, start: Callable[[], Any]
+    ) -> Tap:
+        """:meth:`_open_recorded` for a sync client: a stored answer in a tier that answers at
+        once is replayed on this thread; anything else is opened on aicache's loop."""
+        cache = self._resolve()
+        if cache is not None and not bypass and switches()[0]:
+            label = self._label(path, model)
+            peeked = cache.peek(key, label)
+            tap = self.streams.replay(peeked[0]) if peeked else None
+            if tap is not None:
+                return tap
+        return _runner.run(self._open_recorded(key, path, model, bypass, start))
 
     async def _chunks(
         self,
@@ -283,6 +308,36 @@ class Binding:
         policy = self._policy(label)
         tap = await self.streams.open(cache, key, policy, adapter.shape(path), start, bypass=bypass)
         return adapter.replay(tap)
+
+    def _chunks_sync(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> Any:
+        """:meth:`_chunks` for a sync method: the provider's blocking iterator is read in
+        worker threads by aicache's loop, and replayed as a sync iterator of equal chunks."""
+        cache = self._resolve()
+        key = None if cache is None else self._key(path, call, label)
+        if key is None:
+            if cache is not None:
+                _stats.count(label, "uncached")
+            return self._invoke_sync(fn, call, label)
+        adapter: Any = self.adapter
+
+        async def start() -> Opened:
+            stream = await asyncio.to_thread(self._invoke_sync, fn, call, label)
+
+            async def items() -> AsyncIterator[Any]:
+                while (chunk := await asyncio.to_thread(next, stream, _END)) is not _END:
+                    yield adapter.dump_chunk(chunk)
+
+            return Opened({}, items(), lambda: asyncio.to_thread(stream.close))
+
+        tap = self._open_sync(key, path, label[2], bypass, start)
+        return adapter.replay_sync(tap)
 
     def manager(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A stream helper's manager (``messages.stream(...)``), recorded when it is entered."""
@@ -335,10 +390,51 @@ class Binding:
             _stats.count(label, "uncached")
             return await run()
         key, document = keyed
+        peeked = cache.peek(key, label) if not bypass and switches()[0] else None
+        if peeked:  # a hit from a tier that answers at once: nothing awaited
+            return self._finish(peeked[0], call, label)
         request = document if cache.wants_request else None
         value = await cache.call(key, run, self._policy(label), bypass=bypass, request=request)
+        return self._finish(value, call, label)
+
+    def call_sync(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """:meth:`call` for a sync method: the same keys, tiers and stats, on this thread."""
+        fn, call, label, bypass, over = self._bound(path, args, kwargs)
+        if over is overrides():
+            return self._call_sync(path, fn, call, label, bypass)
+        with applied(over):  # this call's own namespace= / ttl=
+            return self._call_sync(path, fn, call, label, bypass)
+
+    def _call_sync(
+        self,
+        path: str,
+        fn: Callable[..., Any],
+        call: dict[str, Any],
+        label: _stats.Label,
+        bypass: bool,
+    ) -> Any:
+        adapter = self.adapter
+        if adapter.records(path, call):
+            if hasattr(adapter, "replay_sync"):
+                return self._chunks_sync(path, fn, call, label, bypass)
+            fn, call = self._recorded(path, fn, call, label, bypass)
+            return self._invoke_sync(fn, call, label)
+        run = functools.partial(self._invoke_sync, fn, call, label)
+        cache = self._resolve()
+        if cache is None:
+            return run()
+        keyed = self._keyed(path, call, label)
+        if keyed is None:
+            _stats.count(label, "uncached")
+            return run()
+        key, document = keyed
+        request = document if cache.wants_request else None
+        value = _sync.call(cache, key, run, self._policy(label), bypass=bypass, request=request)
+        return self._finish(value, call, label)
+
+    def _finish(self, value: Any, call: dict[str, Any], label: _stats.Label) -> Any:
         try:
-            return adapter.finish(value, call)
+            return self.adapter.finish(value, call)
         except Exception as exc:  # a rebuilt detail is not worth failing the call for
             warn_once(f"finish:{label[0]}", "aicache: %s: %r", label[0], exc)
             return value
@@ -360,6 +456,15 @@ class CachedMethod:
 
     def __repr__(self) -> str:
         return f"<aicache cached {self._binding.adapter.provider}.{self._path}>"
+
+
+class SyncCachedMethod(CachedMethod):
+    """A cached method of a sync client (or google-genai's ``client.models``)."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._binding.call_sync(self._path, args, kwargs)
 
 
 #: Client methods that are not provider calls: never counted as uncached.
@@ -418,6 +523,8 @@ class _Node:
             )
         real = getattr(self.__wrapped__, name)
         if path in binding.adapter.cached:
+            if binding.adapter.sync(path):
+                return SyncCachedMethod(binding, path, real)
             return CachedMethod(binding, path, real)
         if path in binding.adapter.managers:
             return _Manager(binding, path, real)
@@ -437,6 +544,18 @@ class _Node:
     def __repr__(self) -> str:
         name = self._path or type(self.__wrapped__).__name__
         return f"<aicache cached {name}: {self.__wrapped__!r}>"
+
+    def __enter__(self) -> Any:
+        entered = self.__wrapped__.__enter__()
+        return self if entered is self.__wrapped__ else entered
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        return self.__wrapped__.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Any:
         entered = await self.__wrapped__.__aenter__()

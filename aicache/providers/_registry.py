@@ -24,13 +24,14 @@ class Provider:
     """One SDK the cached client wraps.
 
     ``name``: the provider in stats labels and the price table. ``sdk``: the SDK's module
-    prefix. ``classes``: its async client classes that are wrapped. ``adapter``: the adapter as
-    ``"module:Class"`` inside :mod:`aicache.providers`, imported only when used. ``wire``: the
-    simulator's wire format that answers it (``"openai"``, ``"anthropic"``, ``"gemini"``).
+    prefix. ``classes``: its client classes that are wrapped (sync and async). ``adapter``: the
+    adapter as ``"module:Class"`` inside :mod:`aicache.providers`, imported only when used.
+    ``wire``: the simulator's wire format that answers it (``"openai"``, ``"anthropic"``,
+    ``"gemini"``).
     ``price_prefixes``: vendor prefixes of model ids (``openai/gpt-4o``) the price look-up drops.
     ``keys``: the variables the SDK reads its API key from. ``clients``: whether
     :meth:`client` can build a client from a key and base URL (``warm`` and the demo need it).
-    ``instead``: sync client classes of this SDK, with what to wrap instead.
+    ``instead``: client classes of this SDK that are not wrapped, with what to wrap instead.
     """
 
     name: str
@@ -87,7 +88,8 @@ class Registry:
 
     def of_client(self, client: Any) -> tuple[Provider, bool] | None:
         """``(entry, wrapped)`` for the SDK that made ``client``: ``wrapped`` is false for a class
-        the cached client does not wrap (a sync client). ``None`` for a foreign object."""
+        the cached client does not wrap (google-genai's ``client.aio``). ``None`` for a foreign
+        object."""
         for cls in type(client).__mro__:
             for entry in self.entries:
                 if not entry.owns(cls):

@@ -48,14 +48,13 @@ class Retry:
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"Retry({name}=) must be >= 0 seconds")
 
-    async def run(
+    def _settings(
         self,
-        fn: Callable[[], Awaitable[Any]],
         label: _stats.Label,
         transient: Callable[[BaseException], bool],
         retry_after: Callable[[BaseException], float | None],
-    ) -> Any:
-        """``await fn()``, retried as configured; retries are counted under ``label``."""
+    ) -> dict[str, Any]:
+        """The tenacity settings of this policy, for ``AsyncRetrying`` and ``Retrying`` alike."""
         test = self.retry_on or transient
         backoff = tenacity.wait_exponential_jitter(self.initial, self.maximum, 2, self.jitter)
 
@@ -69,14 +68,34 @@ class Retry:
             asked = retry_after(exc) if exc is not None else None
             return waited if asked is None else max(asked, waited)
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
-            wait=wait,
-            retry=tenacity.retry_if_exception(should),
-            before_sleep=lambda state: _stats.count(label, "retries"),
-            reraise=True,
-        )
+        return {
+            "stop": tenacity.stop_after_attempt(self.attempts),
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(should),
+            "before_sleep": lambda state: _stats.count(label, "retries"),
+            "reraise": True,
+        }
+
+    async def run(
+        self,
+        fn: Callable[[], Awaitable[Any]],
+        label: _stats.Label,
+        transient: Callable[[BaseException], bool],
+        retry_after: Callable[[BaseException], float | None],
+    ) -> Any:
+        """``await fn()``, retried as configured; retries are counted under ``label``."""
+        retrying = tenacity.AsyncRetrying(**self._settings(label, transient, retry_after))
         return await retrying(fn)
+
+    def run_sync(
+        self,
+        fn: Callable[[], Any],
+        label: _stats.Label,
+        transient: Callable[[BaseException], bool],
+        retry_after: Callable[[BaseException], float | None],
+    ) -> Any:
+        """``fn()`` of a sync client, retried as :meth:`run` retries (waiting in this thread)."""
+        return tenacity.Retrying(**self._settings(label, transient, retry_after))(fn)
 
 
 class _Default:
@@ -115,6 +134,28 @@ class TenacityRetry:
                     await done
 
         return await self.retrying.copy(before_sleep=before_sleep)(fn)
+
+    def run_sync(
+        self,
+        fn: Callable[[], Any],
+        label: _stats.Label,
+        transient: Callable[[BaseException], bool],
+        retry_after: Callable[[BaseException], float | None],
+    ) -> Any:
+        """``fn()`` of a sync client under the same stop, wait and retry tests, in this thread
+        (an ``AsyncRetrying`` cannot sleep without a loop; its async hooks are not called)."""
+        theirs = self.retrying
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            _stats.count(label, "retries")
+
+        return tenacity.Retrying(
+            stop=theirs.stop,
+            wait=theirs.wait,
+            retry=theirs.retry,
+            reraise=theirs.reraise,
+            before_sleep=before_sleep,
+        )(fn)
 
 
 def resolve(option: RetryOption) -> Retry | TenacityRetry | None:

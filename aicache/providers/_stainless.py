@@ -117,8 +117,12 @@ class StainlessAdapter(Adapter):
         self.sentinels: tuple[type, ...] = (self.sdk.Omit, self.sdk.NotGiven)
         self._quiet: Any = None
         self._wired: Any = None
-        self.transport: Callable[[httpx2.AsyncClient], httpx2.AsyncBaseTransport] | None = None
+        self.transport: Callable[[Any], Any] | None = None
         super().__init__(client)
+        self._sync = not isinstance(client, getattr(self.sdk, self.client_class))
+
+    def sync(self, path: str) -> bool:
+        return self._sync
 
     def records(self, path: str, call: dict[str, Any]) -> bool:
         return path in self.helpers or (path in self.bodies and call.get("stream") is True)
@@ -129,7 +133,8 @@ class StainlessAdapter(Adapter):
         if self._wired is None:
             assert self.transport is not None, "the cached client sets the transport"
             inner = self.client._client  # the SDK keeps its httpx2 client here, nowhere public
-            http = httpx2.AsyncClient(transport=self.transport(inner), timeout=inner.timeout)
+            kind = httpx2.Client if self._sync else httpx2.AsyncClient
+            http = kind(transport=self.transport(inner), timeout=inner.timeout)
             retries = {} if sdk_retries else {"max_retries": 0}
             self._wired = self.client.with_options(http_client=http, **retries)
         obj: Any = self._wired

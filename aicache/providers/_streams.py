@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .. import _clock, _stats
+from .. import _clock, _runner, _stats
 from .._cache import AICache
 from .._controls import switches
 from .._log import log, warn_once
 from .._policy import Policy
 
-__all__ = ["Feed", "Opened", "Shape", "Streams", "Tap"]
+__all__ = ["Feed", "Opened", "Shape", "Streams", "Tap", "follow"]
 
 #: Version of the stored stream document; another version reads as a miss.
 _FORMAT = 1
@@ -154,13 +154,46 @@ class Tap:
 
     async def aclose(self) -> None:
         if self._open:
-            self._open = False
-            feed = self.feed
-            feed.consumers -= 1
-            if not feed.delivered and feed.whole(self._read):
-                feed.delivered = True
-            self._leave(feed)
+            self._leaving()
             await self._items.aclose()
+
+    def _leaving(self) -> None:
+        self._open = False
+        feed = self.feed
+        feed.consumers -= 1
+        if not feed.delivered and feed.whole(self._read):
+            feed.delivered = True
+        self._leave(feed)
+
+    def drain(self) -> Iterator[Any]:
+        """The items of a finished feed (a stored stream), read without an event loop."""
+        assert self.feed.done
+        try:
+            feed = self.feed
+            while self._read < len(feed.items):
+                self._read += 1
+                yield feed.items[self._read - 1]
+            if feed.error is not None:
+                raise feed.error
+        finally:
+            if self._open:
+                self._leaving()  # the async items were never started: nothing to close
+
+
+def follow(tap: Tap) -> Generator[Any, None, None]:
+    """A sync consumer's items of ``tap``: a stored stream is read on this thread; a live one
+    item by item from aicache's loop, where its feed is filled."""
+    if tap.feed.done:
+        yield from tap.drain()
+        return
+    try:
+        while True:
+            try:
+                yield _runner.run(tap.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        _runner.run(tap.aclose())
 
 
 def _document(value: Any) -> tuple[dict[str, Any], list[Any]] | None:
@@ -180,6 +213,12 @@ class Streams:
 
     def __init__(self) -> None:
         self._flights: dict[str, Feed] = {}
+
+    @staticmethod
+    def replay(value: Any) -> Tap | None:
+        """A tap on a stored stream document found by a lookup (``None`` if it is not one)."""
+        stored = _document(value)
+        return None if stored is None else Tap(Feed.stored(*stored), _stay)
 
     async def open(
         self,
@@ -202,9 +241,9 @@ class Streams:
             feed = self._flight(key)
             if feed is None and cache is not None:
                 found = await cache.lookup(key, label, allow_stale=False)
-                stored = _document(found[0]) if found is not None else None
-                if stored is not None:
-                    return Tap(Feed.stored(*stored), _stay)
+                replayed = self.replay(found[0]) if found is not None else None
+                if replayed is not None:
+                    return replayed
                 feed = self._flight(key)
             if feed is not None:
                 _stats.count(label, "coalesced")

@@ -11,21 +11,24 @@ it parses the provider, so a hit is its own stream class, helper or parsed type.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx2
 
 from ._mark import MARK, unmark
-from ._streams import Opened, Tap
+from ._streams import Opened, Tap, follow
 
-__all__ = ["WireTransport", "events", "sse_data"]
+__all__ = ["SyncWireTransport", "WireTransport", "events", "sse_data"]
 
 #: Response headers worth replaying: what the SDKs read from an answer.
 _KEPT = ("content-type", "retry-after", "retry-after-ms", "x-should-retry")
 
 #: ``(key, path, model, bypass) -> start -> tap``: how the transport opens a marked call.
 Open = Callable[[str, str, str, bool, Callable[[], Awaitable[Opened]]], Awaitable[Tap]]
+#: The same for a sync client: returns the tap on the calling thread.
+OpenSync = Callable[[str, str, str, bool, Callable[[], Awaitable[Opened]]], Tap]
 
 
 async def events(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
@@ -71,6 +74,27 @@ class _TapStream(httpx2.AsyncByteStream):
         await self._tap.aclose()
 
 
+class _SyncTapStream(httpx2.SyncByteStream):
+    """:class:`_TapStream` for a sync client: a stored answer is read on the calling thread, a
+    live one from aicache's loop."""
+
+    def __init__(self, tap: Tap) -> None:
+        self._tap = tap
+        self._items: Iterator[Any] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._items = follow(self._tap)
+        for item in self._items:
+            yield str(item).encode()
+
+    def close(self) -> None:
+        if self._items is None:  # never read: leave the tap all the same
+            self._items = follow(self._tap)
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
 def _head(response: httpx2.Response) -> dict[str, Any]:
     kept = {name: response.headers[name] for name in _KEPT if name in response.headers}
     return {"status": response.status_code, "headers": kept}
@@ -109,6 +133,51 @@ class WireTransport(httpx2.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """The user's client is the user's to close."""
+
+
+class SyncWireTransport(httpx2.BaseTransport):
+    """:class:`WireTransport` for a sync SDK client. A recorded answer is replayed on the
+    calling thread; a provider's answer is read by aicache's loop, which hands the sync
+    ``inner`` client's blocking reads to worker threads, so that identical calls from many
+    threads share one provider stream."""
+
+    def __init__(self, inner: httpx2.Client, open: OpenSync) -> None:
+        self._inner = inner
+        self._open = open
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        marked = request.headers.get(MARK)
+        if marked is None:
+            return self._inner.send(request, stream=True)
+        del request.headers[MARK]
+        key, path, model, bypass = unmark(marked)
+
+        async def start() -> Opened:
+            response = await asyncio.to_thread(self._inner.send, request, stream=True)
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                items = events(_threaded(response.iter_text()))
+            else:
+                body = await asyncio.to_thread(response.read)
+                items = _threaded(iter([body.decode(response.encoding or "utf-8", "replace")]))
+            return Opened(_head(response), items, lambda: asyncio.to_thread(response.close))
+
+        tap = self._open(key, path, model, bypass, start)
+        head = tap.head
+        return httpx2.Response(
+            head["status"], headers=head["headers"], stream=_SyncTapStream(tap), request=request
+        )
+
+    def close(self) -> None:
+        """The user's client is the user's to close."""
+
+
+_END: Any = object()
+
+
+async def _threaded(items: Iterator[str]) -> AsyncIterator[str]:
+    """A blocking iterator read in worker threads, one item at a time."""
+    while (item := await asyncio.to_thread(next, items, _END)) is not _END:
+        yield item
 
 
 async def _whole(response: httpx2.Response) -> AsyncIterator[str]:

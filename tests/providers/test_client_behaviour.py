@@ -98,23 +98,14 @@ async def test_streams_are_cached_and_replay_the_sdks_stream_class(
         assert stats["hits"] + stats["coalesced"] == 1, function
 
 
-def test_sync_clients_are_refused_with_the_async_class_named() -> None:
-    with pytest.raises(TypeError, match=r"anthropic\.AsyncAnthropic"):
-        cached_client(anthropic.Anthropic(api_key="k"))
-    with pytest.raises(TypeError, match=r"openai\.AsyncOpenAI"):
-        cached_client(openai.OpenAI(api_key="k"))
-    azure = openai.AzureOpenAI(api_key="k", azure_endpoint="https://x.example", api_version="v")
-    with pytest.raises(TypeError, match=r"openai\.AsyncAzureOpenAI"):
-        cached_client(azure)
-    with pytest.raises(TypeError, match="does not know"):
+def test_a_foreign_object_is_refused_naming_what_is_wrapped() -> None:
+    with pytest.raises(TypeError, match=r"does not know.*openai\.OpenAI"):
         cached_client(object())
 
 
-async def test_genai_sync_methods_are_refused_and_the_rest_passes_through_counted(
+async def test_genai_aio_is_refused_and_the_rest_passes_through_counted(
     gemini: genai.Client, raw_genai: genai.Client
 ) -> None:
-    with pytest.raises(TypeError, match=r"client\.aio\.models\.generate_content"):
-        gemini.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert gemini.aio.models.count_tokens.__wrapped__ == raw_genai.aio.models.count_tokens
     assert gemini.files.__wrapped__ is raw_genai.files
     with pytest.raises(TypeError, match=r"not client\.aio"):

@@ -23,6 +23,11 @@ async def bare(x: int) -> int | None:
     return x
 
 
+@ai_cached(backend="memory")
+def plain(text: str, *, n: int = 1) -> list[str]:
+    return [text] * n
+
+
 class Service:
     @ai_cached(ttl=60)
     async def label(self, text: str, *, strict: bool = False) -> dict[str, str]:
@@ -37,6 +42,10 @@ async def main() -> None:
     assert_type(classify.cache.key({"tempo": 1.0}), str)
     assert_type(await classify.cache.refresh({"tempo": 1.0}), list[str])
     assert_type(await classify.cache.invalidate({"tempo": 1.0}), bool)
+    assert_type(plain("hi", n=2), list[str])
+    assert_type(plain.cache.invalidate("hi"), bool)
+    assert_type(plain.cache.refresh("hi"), list[str])
+    plain(1)  # type: ignore[arg-type]
     reveal_type(classify)
     reveal_type(Service().label)
 
