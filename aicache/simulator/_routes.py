@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ..providers import PROVIDERS
 from . import _anthropic, _gemini, _openai
 from ._responses import responses
 from ._wire import Handler, Wire
 
-__all__ = ["WIRES", "find"]
+__all__ = ["SERVED", "WIRES", "find"]
 
 _OPENAI_PATHS: tuple[tuple[str, Handler], ...] = (
     ("/chat/completions", _openai.chat_completions),  # also Azure's /openai/deployments/<name>/...
@@ -26,10 +27,15 @@ WIRES: dict[str, Wire] = {
 }
 
 
+#: The wire formats served: those the provider table names (a provider's ``wire`` field), in
+#: the table's order. A new provider speaking a known format is served with no change here.
+SERVED: tuple[Wire, ...] = tuple(WIRES[name] for name in dict.fromkeys(p.wire for p in PROVIDERS))
+
+
 def find(path: str) -> tuple[Wire, Handler | None]:
     """The wire format that serves ``path`` and its handler; for an unknown path, OpenAI's (whose
     error shape answers it) and None."""
-    for wire in WIRES.values():
+    for wire in SERVED:
         handler = wire.route(path)
         if handler is not None:
             return wire, handler

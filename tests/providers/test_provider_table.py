@@ -55,3 +55,14 @@ def test_provider_table_drives_warm_pricing_and_demo(tmp_path: Path) -> None:
             assert price_for(entry.name, f"{vendor}/{model}") == price_for(entry.name, model)
             assert price_for(entry.name, model) is not None
     assert {p: PROVIDERS.get(p).keys for p in ("gemini", "anthropic", "openai")} == KEY_VARIABLES
+
+
+def test_the_simulator_serves_the_wire_formats_the_provider_table_names() -> None:
+    from aicache.providers import PROVIDERS
+    from aicache.simulator import WIRES
+    from aicache.simulator._routes import SERVED, find
+
+    assert [w.name for w in SERVED] == list(dict.fromkeys(p.wire for p in PROVIDERS))
+    assert all(WIRES[p.wire] in SERVED for p in PROVIDERS)
+    assert find("/v1/messages")[0].name == "anthropic"
+    assert find("/v1/chat/completions")[0].name == "openai"
