@@ -424,7 +424,7 @@ class AICache:
         duration = _clock.monotonic() - started
         cost = self._cost(value, policy)
         _stats.spent(policy.label, cost[0], cost[1].get("tokens") if cost[1] else None)
-        if not (write and self._worth_storing(value, policy)):
+        if not (write and self.accepts(value, policy)):
             return Outcome(value, None)
         encoded = self._encode(key, value, policy, duration, cost, request)
         if encoded is None:
@@ -505,7 +505,9 @@ class AICache:
             return _NO_COST
 
     @staticmethod
-    def _worth_storing(value: Any, policy: Policy) -> bool:
+    def accepts(value: Any, policy: Policy) -> bool:
+        """Whether ``policy.should_cache`` accepts ``value``; if not (or if it raised: logged),
+        counted under ``not_stored``."""
         try:
             if worth_storing(value, policy):
                 return True

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from .. import _clock, _runner, _stats
 from .._cache import AICache
 from .._controls import switches
-from .._log import log, warn_once
+from .._log import warn_once
 from .._policy import Policy
 
 __all__ = ["Feed", "Opened", "Shape", "Streams", "Tap", "follow"]
@@ -368,13 +368,7 @@ class Streams:
         _stats.spent(label, cost[0], cost[1].get("tokens") if cost[1] else None)
         if not write or cache is None:
             return
-        try:
-            keep = policy.should_cache is None or policy.should_cache(result)
-        except Exception:
-            log.exception("aicache: should_cache of %s raised; not storing", label[0])
-            keep = False
-        if not keep:
-            _stats.count(label, "not_stored")
+        if not cache.accepts(result, policy):
             return
         document = {"stream": _FORMAT, "head": head, "items": items}
         await cache.store(key, document, policy, _clock.monotonic() - began, cost)
