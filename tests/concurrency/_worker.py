@@ -40,13 +40,22 @@ async def main(mode: str, url: str, callers: int, waiters: int) -> None:
         redis_connect_timeout=2.0,
     )
     plain = url.replace("?cluster=true", "")
-    counter: Any = RedisCluster.from_url(plain) if sharded else aioredis.Redis.from_url(url)
+    counter: Any = aioredis.Redis.from_url(url)
+    topology: Any = None
+    if sharded:
+        # The cluster client only maps keys to nodes, and learns the map before the calls start:
+        # redis-py's async cluster client can fail a command when many tasks first use it at once.
+        # The counting goes to the node that owns the counter, over a plain client.
+        topology = RedisCluster.from_url(plain)
+        await topology.initialize()
+        owner = topology.get_node_from_key("test:runs")
+        counter = aioredis.Redis(host=owner.host, port=owner.port)
     nodes: dict[str, aioredis.Redis] = {}
 
     async def listening(channel: str) -> int:
         if not sharded:
             return int((await counter.pubsub_numsub(channel))[0][1])
-        node = counter.get_node_from_key(channel)
+        node = topology.get_node_from_key(channel)
         if node.name not in nodes:
             nodes[node.name] = aioredis.Redis(host=node.host, port=node.port)
         reply = await nodes[node.name].execute_command("PUBSUB", "SHARDNUMSUB", channel)
@@ -88,6 +97,8 @@ async def main(mode: str, url: str, callers: int, waiters: int) -> None:
     for node in nodes.values():
         await node.aclose()
     await counter.aclose()
+    if topology is not None:
+        await topology.aclose()
     await aicache.close()
 
 
