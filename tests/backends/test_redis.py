@@ -172,6 +172,20 @@ async def test_a_burst_waits_for_connections_instead_of_failing(redis_server: An
     await tier.close()
 
 
+async def test_reads_do_not_queue_behind_the_applications_use_of_client(
+    redis_server: Any,
+) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=5.0)
+    await tier.set(KEY, b"v", 60)
+    app = await tier.client()
+    blocked = asyncio.ensure_future(app.blpop(["aicache:test:empty"], timeout=2))
+    await asyncio.sleep(0.05)  # the application holds client()'s one connection
+    assert await tier.get(KEY) == b"v"
+    assert not blocked.done()  # served without waiting for the application's command
+    assert await blocked is None
+    await tier.close()
+
+
 async def test_a_slow_server_makes_waiting_callers_miss_not_fail(redis_server: Any) -> None:
     tier = RedisBackend(redis_server.url, max_connections=1, timeout=5.0, pool_wait=0.05)
     await tier.set(KEY, b"v", 60)
