@@ -1,12 +1,12 @@
 """Auto-pipelining for the Redis tier: the commands concurrent callers issue in one turn of the
 event loop reach Redis as one round trip.
 
-The first caller of a turn opens a batch and yields once; every caller that runs in that turn
-joins it. A lone caller then sends its command as before (no added wait: the tier already yielded
-once per command). A batch of several goes out as one ``MGET`` (reads only, one server) or one
-non-transactional pipeline (writes, or a cluster, where redis-py's cluster pipeline groups the
-commands per node). Every caller gets its own reply or its own error, so the chain's breaker and
-the operation timeout still judge each operation.
+A caller that finds none of this pool's commands on the way sends its own at once: a lone caller
+pays no added loop turn, task or future. A caller that finds some on the way (there is load) opens
+a batch and yields once; every caller that runs in that turn joins it. A batch of several goes out
+as one ``MGET`` (reads only, one server) or one non-transactional pipeline (writes, or a cluster,
+where redis-py's cluster pipeline groups the commands per node). Every caller gets its own reply
+or its own error, so the chain's breaker and the operation timeout still judge each operation.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ _Waiter = tuple[Op, "asyncio.Future[Any] | None"]  # None: the caller that opene
 class Batcher:
     """Collects one event-loop turn's commands for one pool (one loop, one server)."""
 
-    __slots__ = ("_open", "_run", "_tasks", "batches", "cluster", "commands")
+    __slots__ = ("_busy", "_open", "_run", "_tasks", "batches", "cluster", "commands")
 
     def __init__(self, run: Runner, *, cluster: bool) -> None:
         self._run = run
         self.cluster = cluster
         self._open: list[_Waiter] | None = None
+        self._busy = 0  # round trips on the way
         self._tasks: set[asyncio.Task[Any]] = set()
         self.batches = 0  # round trips that carried more than one command
         self.commands = 0  # commands those carried
@@ -45,6 +46,12 @@ class Batcher:
             joined: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             batch.append((op, joined))
             return await joined
+        if not self._busy:
+            self._busy += 1
+            try:
+                return await self._run(lambda client: _one(client, op), wait)
+            finally:
+                self._busy -= 1
         batch = self._open = [(op, None)]
         try:
             await asyncio.sleep(0)  # this turn's other callers join
@@ -55,7 +62,11 @@ class Batcher:
             raise
         self._close(batch)
         if len(batch) == 1:
-            return await self._run(lambda client: _one(client, op), wait)
+            self._busy += 1
+            try:
+                return await self._run(lambda client: _one(client, op), wait)
+            finally:
+                self._busy -= 1
         # In a task of its own, so that this caller giving up does not stop the others' replies.
         return await asyncio.shield(self._spawn(self._send(batch, wait)))
 
@@ -74,6 +85,7 @@ class Batcher:
         ops = [op for op, _ in batch]
         self.batches += 1
         self.commands += len(ops)
+        self._busy += 1
         try:
             replies = await self._run(lambda client: _many(client, ops, self.cluster), wait)
         except BaseException as exc:
@@ -84,6 +96,8 @@ class Batcher:
                     else:
                         waiter.set_exception(exc)
             raise
+        finally:
+            self._busy -= 1
         if replies is None:  # no connection freed up in time: every command is a miss
             replies = [None] * len(batch)
         mine: Any = None

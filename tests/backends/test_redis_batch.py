@@ -33,18 +33,9 @@ async def test_concurrent_reads_in_one_turn_go_as_one_mget(redis_server: Any) ->
     await reset_stats(redis_server.url)
     found = await asyncio.gather(*(tier.get(f"{PREFIX}{i}") for i in range(300)))
     assert found == [f"v{i}".encode() if i % 2 == 0 else None for i in range(300)]
-    assert await calls_of(redis_server.url, "mget") == 1
-    assert await calls_of(redis_server.url, "get") == 0
-    await tier.close()
-
-
-async def test_lone_read_is_sent_alone_as_a_get(redis_server: Any) -> None:
-    tier = RedisBackend(redis_server.url)
-    await tier.set(PREFIX + "one", b"v", 60)
-    await reset_stats(redis_server.url)
-    assert await tier.get(PREFIX + "one") == b"v"
+    # The first found nothing on the way and went at once; the 299 behind it, as one MGET.
     assert await calls_of(redis_server.url, "get") == 1
-    assert await calls_of(redis_server.url, "mget") == 0
+    assert await calls_of(redis_server.url, "mget") == 1
     await tier.close()
 
 
@@ -86,15 +77,20 @@ async def test_an_error_in_a_batch_reaches_only_its_own_caller(redis_server: Any
 
 async def test_cancelled_opener_leaves_the_batch_to_the_others(redis_server: Any) -> None:
     tier = RedisBackend(redis_server.url)
-    for i in range(5):
+    for i in range(6):
         await tier.set(f"{PREFIX}{i}", b"v", 60)
+    await reset_stats(redis_server.url)
+    first = asyncio.ensure_future(tier.get(PREFIX + "5"))
+    await asyncio.sleep(0)  # sent at once, and on the way while the next ones come
     opener = asyncio.ensure_future(tier.get(PREFIX + "0"))
-    await asyncio.sleep(0)  # the opener yields its turn with the batch open
     others = [asyncio.ensure_future(tier.get(f"{PREFIX}{i}")) for i in range(1, 5)]
+    await asyncio.sleep(0)  # the opener yields its turn with the batch open; the others join
     opener.cancel()
     assert await asyncio.gather(*others) == [b"v"] * 4
     with pytest.raises(asyncio.CancelledError):
         await opener
+    assert await first == b"v"
+    assert await calls_of(redis_server.url, "mget") == 1  # the others' batch went without it
     await tier.close()
 
 
@@ -127,7 +123,7 @@ async def test_stampede_on_distinct_keys_through_the_decorator_batches(redis_ser
     assert await asyncio.gather(*(double(i) for i in range(100))) == [2 * i for i in range(100)]
     await reset_stats(redis_server.url)
     assert await asyncio.gather(*(double(i) for i in range(100))) == [2 * i for i in range(100)]
-    assert await calls_of(redis_server.url, "get") == 0
+    assert await calls_of(redis_server.url, "get") <= 3  # callers that found nothing on the way
     assert 1 <= await calls_of(redis_server.url, "mget") <= 3
     await tier.close()
 
