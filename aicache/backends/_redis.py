@@ -21,7 +21,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 try:
-    import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import (
@@ -42,10 +41,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
 from ._base import Backend
-from ._redis_batch import Batcher, Op
+from ._redis_batch import Batcher
 from ._redis_lease import RedisLeases
 from ._redis_near import NearCache
 from ._redis_target import Target, async_client, parse_target, safe_url
+from ._redis_wire import ClientCommands, Commands, Wire
 
 __all__ = ["RedisBackend"]
 
@@ -90,24 +90,24 @@ class _Pool:
             self.client: Any = async_client(
                 self.target, timeout=None, **options, retry=Retry(NoBackoff(), 0)
             )
-            # The tier's reads and writes: the gate never lets more than `size` in, so a plain
-            # pool serves them, at a fraction of the queueing pool's cost per call.
-            self.commands: Any = async_client(
-                self.target, queue=False, **options, retry=Retry(NoBackoff(), 0)
-            )
+            # The tier's reads and writes: the gate never lets more than `size` in, so they
+            # need no pool, only connections of their own.
+            self.wire: Wire | None = Wire(self.new_connection)
+            self.commands: Commands = self.wire
         else:
             if self.target.mode == "sentinel":
                 self.client = async_client(self.target, **options, retry=Retry(NoBackoff(), 0))
             else:
                 # The cluster client follows MOVED/ASK and re-reads the slot map itself.
                 self.client = async_client(self.target, **options)
-            self.commands = self.client
+            self.wire = None
+            self.commands = ClientCommands(self.client)
         # A cluster client first used by many calls at once may run some commands twice (INCR
         # gave 2 and 3; redis-py 8.1): it reads the slot map once, for all, before any command.
         self.fresh = self.target.mode == "cluster"
         self.starting = asyncio.Lock()
         self.gate = asyncio.Semaphore(size)
-        self.batcher = Batcher(self.batched, cluster=self.target.mode == "cluster")
+        self.batcher = Batcher(self.run, cluster=self.target.mode == "cluster")
         self.near = (
             NearCache(
                 self.new_connection,
@@ -124,22 +124,13 @@ class _Pool:
         self.closed = False
         self.watch: AsyncGenerator[None, None] | None = None
 
-    async def submit(self, op: Op, wait: float) -> Any:
-        """One command, sent together with the other commands of this loop turn."""
-        return await self.batcher.submit(op, wait)
-
-    async def batched(self, op: Callable[[Any], Awaitable[T]], wait: float) -> T | None:
-        # The batcher already yielded once for this turn's callers.
-        return await self.run(op, wait, settle=False)
-
     def new_connection(self) -> Any:
-        """A RESP2 connection of its own (the near cache's channel), outside the pool."""
+        """A RESP2 connection of its own (the tier's commands, the near cache's channel),
+        outside the pool."""
         pool = self.client.connection_pool
         return pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
 
-    async def run(
-        self, op: Callable[[aioredis.Redis], Awaitable[T]], wait: float, *, settle: bool = True
-    ) -> T | None:
+    async def run(self, op: Callable[[Commands], Awaitable[T]], wait: float) -> T | None:
         """``op(client)`` once a slot is free; ``None`` if none freed up within ``wait`` s."""
         if self.gate.locked():
             seen = self.failures
@@ -159,10 +150,6 @@ class _Pool:
         else:
             await self.gate.acquire()  # a free slot: returns without suspending
         try:
-            # The socket timeouts run on loop time. In a burst, the rest of this loop iteration
-            # may be a thousand other calls' first steps; start the clock after them.
-            if settle:
-                await asyncio.sleep(0)
             try:
                 if self.fresh:
                     await self.start()
@@ -201,10 +188,11 @@ class _Pool:
 
     async def drop_idle(self) -> None:
         """Close every pooled connection not in use (the cluster client manages its own)."""
-        for client in {id(c): c for c in (self.commands, self.client)}.values():
-            pool = getattr(client, "connection_pool", None)
-            if pool is not None:
-                await pool.disconnect(inuse_connections=False)
+        if self.wire is not None:
+            await self.wire.drop_idle()
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
 
     async def start_watch(self) -> None:
         self.watch = _watch(self)
@@ -224,8 +212,8 @@ class _Pool:
             if self.target.mode == "cluster":
                 await self.client.aclose()
             else:
-                if self.commands is not self.client:
-                    await self.commands.aclose(close_connection_pool=True)
+                if self.wire is not None:
+                    await self.wire.close()
                 await self.client.aclose(close_connection_pool=True)
         except Exception as exc:  # closing must not fail shutdown
             log.debug("aicache: closing a Redis pool failed: %r", exc)
@@ -284,9 +272,10 @@ class RedisBackend(Backend):
     seconds, so every key can be evicted and expires. ``timeout`` bounds each operation and
     ``connect_timeout`` each new connection, in seconds: a cache must answer fast or step aside.
     At most ``max_connections`` operations run at once per event loop; the others wait (up to
-    ``pool_wait`` seconds, then they count as misses, not failures). :meth:`client` has its own
-    pool of that size on one server, so the application's commands never hold up the tier's. The reads and writes that
-    concurrent callers issue in one turn of the event loop go to Redis as one round trip.
+    ``pool_wait`` seconds, then they count as misses, not failures). On one server :meth:`client`
+    has a pool of its own, so the application's commands never hold up the tier's. The reads and
+    writes that concurrent callers issue in one turn of the event loop go to Redis as one round
+    trip.
 
     ``near=N`` keeps up to ``N`` entries (and ``near_bytes`` bytes) read from Redis in this
     process and serves them from memory, dropping each as soon as Redis reports that any client
@@ -391,7 +380,7 @@ class RedisBackend(Backend):
         near = pool.near
         try:
             if near is None:
-                value = await pool.submit(("get", key, None, 0), self.pool_wait)
+                value = await pool.batcher.submit(("get", key, None, 0), self.pool_wait)
             else:
                 value = near.get(key)
                 if value is not None:
@@ -399,7 +388,7 @@ class RedisBackend(Backend):
                 epoch = near.begin(key)
                 value = None
                 try:
-                    value = await pool.submit(("get", key, None, 0), self.pool_wait)
+                    value = await pool.batcher.submit(("get", key, None, 0), self.pool_wait)
                 finally:
                     near.end(key, value if isinstance(value, bytes) else None, epoch)
         except ResponseError as exc:
@@ -417,9 +406,9 @@ class RedisBackend(Backend):
         try:
             if ttl is None or ttl > 0:
                 px = max(1, math.ceil((self.max_ttl if ttl is None else ttl) * 1000))
-                await pool.submit(("set", key, value, px), self.pool_wait)
+                await pool.batcher.submit(("set", key, value, px), self.pool_wait)
             else:
-                await pool.submit(("unlink", key, None, 0), self.pool_wait)
+                await pool.batcher.submit(("unlink", key, None, 0), self.pool_wait)
         except (OutOfMemoryError, ReadOnlyError) as exc:  # maxmemory + noeviction; a replica
             raise WriteRefused(f"Redis refused the store: {exc}") from exc
 

@@ -15,12 +15,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ._redis_wire import Args, Commands
+
 __all__ = ["Batcher", "Op"]
 
 #: One command: ``("get", key, None, 0)``, ``("set", key, value, px)``, ``("unlink", key, ...)``.
 Op = tuple[str, str, bytes | None, int]
-#: Runs an operation on the client once a connection is free; ``None`` if none freed up in time.
-Runner = Callable[[Callable[[Any], Awaitable[Any]], float], Awaitable[Any]]
+#: Runs an operation on the commands once a connection is free; ``None`` if none freed up in time.
+Runner = Callable[[Callable[[Commands], Awaitable[Any]], float], Awaitable[Any]]
 
 _Waiter = tuple[Op, "asyncio.Future[Any] | None"]  # None: the caller that opened the batch
 
@@ -49,7 +51,7 @@ class Batcher:
         if not self._busy:
             self._busy += 1
             try:
-                return await self._run(lambda client: _one(client, op), wait)
+                return await self._run(lambda commands: _one(commands, op), wait)
             finally:
                 self._busy -= 1
         batch = self._open = [(op, None)]
@@ -64,7 +66,7 @@ class Batcher:
         if len(batch) == 1:
             self._busy += 1
             try:
-                return await self._run(lambda client: _one(client, op), wait)
+                return await self._run(lambda commands: _one(commands, op), wait)
             finally:
                 self._busy -= 1
         # In a task of its own, so that this caller giving up does not stop the others' replies.
@@ -87,7 +89,7 @@ class Batcher:
         self.commands += len(ops)
         self._busy += 1
         try:
-            replies = await self._run(lambda client: _many(client, ops, self.cluster), wait)
+            replies = await self._run(lambda commands: _many(commands, ops, self.cluster), wait)
         except BaseException as exc:
             for _, waiter in batch:
                 if waiter is not None and not waiter.done():
@@ -123,24 +125,20 @@ def _settled(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], Non
     return done
 
 
-async def _one(client: Any, op: Op) -> Any:
+def _args(op: Op) -> Args:
     command, key, value, px = op
     if command == "get":
-        return await client.get(key)
+        return ("GET", key)
     if command == "set":
-        return await client.set(key, value, px=px)
-    return await client.unlink(key)
+        return ("SET", key, value, "PX", px)
+    return ("UNLINK", key)
 
 
-async def _many(client: Any, ops: Sequence[Op], cluster: bool) -> list[Any]:
+def _one(commands: Commands, op: Op) -> Awaitable[Any]:
+    return commands.one(_args(op))
+
+
+async def _many(commands: Commands, ops: Sequence[Op], cluster: bool) -> list[Any]:
     if not cluster and all(op[0] == "get" for op in ops):
-        return list(await client.mget([op[1] for op in ops]))
-    pipe = client.pipeline(transaction=False)
-    for command, key, value, px in ops:
-        if command == "get":
-            pipe.get(key)
-        elif command == "set":
-            pipe.set(key, value, px=px)
-        else:
-            pipe.unlink(key)
-    return list(await pipe.execute(raise_on_error=False))
+        return list(await commands.one(("MGET", *(op[1] for op in ops))))
+    return await commands.many([_args(op) for op in ops])

@@ -129,12 +129,10 @@ def _sentinel(url: str) -> Target:
     )
 
 
-def async_client(target: Target, *, queue: bool = True, **options: Any) -> Any:
+def async_client(target: Target, **options: Any) -> Any:
     """A ``redis.asyncio`` client for ``target``; ``options`` are connection settings
     (``socket_timeout``, ``socket_connect_timeout``, ``max_connections``, ``retry``; ``timeout``,
-    the wait for a free connection, for a single server only). ``queue=False``: a single server's
-    plain pool, which fails past ``max_connections`` instead of queueing, for callers that never
-    ask for more (its get and release cost a fraction of the queueing pool's)."""
+    the wait for a free connection, for a single server only)."""
     import redis.asyncio as aioredis
     from redis.asyncio.cluster import RedisCluster
     from redis.asyncio.sentinel import Sentinel
@@ -152,10 +150,6 @@ def async_client(target: Target, *, queue: bool = True, **options: Any) -> Any:
         )
         return sentinel.master_for(
             target.service, db=target.db, username=target.username, password=target.password
-        )
-    if not queue:
-        return aioredis.Redis(
-            connection_pool=aioredis.ConnectionPool.from_url(target.url, **options)
         )
     # A blocking pool: a call past max_connections waits for a connection instead of failing.
     return aioredis.Redis(

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 import aicache
 from aicache import ConfigError, ai_cached
-from aicache.backends import RedisBackend
+from aicache.backends import EntryError, RedisBackend
 
 KEY = "aicache:default:mod.fn:" + "cd" * 32
 
@@ -123,7 +123,7 @@ def test_missing_redis_package_says_how_to_install_it() -> None:
     code = (
         "import sys; sys.modules['redis'] = None\n"
         "try:\n"
-        "    from aicache.backends import RedisBackend\n"
+        "    from aicache.backends import EntryError, RedisBackend\n"
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
@@ -183,6 +183,33 @@ async def test_reads_do_not_queue_behind_the_applications_use_of_client(
     assert await tier.get(KEY) == b"v"
     assert not blocked.done()  # served without waiting for the application's command
     assert await blocked is None
+    await tier.close()
+
+
+async def test_a_cancelled_read_leaves_no_reply_behind_for_the_next(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=5.0)  # one connection
+    await tier.set(KEY + "a", b"a", 60)
+    await tier.set(KEY + "b", b"b", 60)
+    for _ in range(3):
+        redis_server.freeze()
+        read = asyncio.ensure_future(tier.get(KEY + "a"))
+        await asyncio.sleep(0.05)  # sent; its reply not read yet
+        read.cancel()
+        await asyncio.gather(read, return_exceptions=True)
+        redis_server.thaw()
+        assert await tier.get(KEY + "b") == b"b"
+    await tier.close()
+
+
+async def test_an_error_reply_leaves_the_connection_in_step(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1)
+    raw = await tier.client()
+    await raw.rpush(KEY + "list", b"x")
+    await tier.set(KEY, b"v", 60)
+    for _ in range(3):
+        with pytest.raises(EntryError):  # WRONGTYPE
+            await tier.get(KEY + "list")
+        assert await tier.get(KEY) == b"v"
     await tier.close()
 
 
