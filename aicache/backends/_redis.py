@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from .._errors import BackendError, ConfigError, EntryError, WriteRefused
 from .._log import log, warn_once
-from ._base import Backend
+from ._base import WOULD_BLOCK, Backend, Nowait
 from ._redis_batch import Batcher
 from ._redis_lease import RedisLeases
 from ._redis_near import NearCache
@@ -375,8 +375,16 @@ class RedisBackend(Backend):
         near = pool.near if pool is not None and not pool.closed else None
         return None if near is None else near.get(key)
 
+    def get_nowait(self, key: str) -> bytes | Nowait | None:
+        """The near cache's copy, so that a near hit awaits nothing; else :data:`WOULD_BLOCK`."""
+        found = self.peek(key)
+        return WOULD_BLOCK if found is None else found
+
     async def get(self, key: str) -> bytes | None:
-        pool = await self._pool()
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None or pool.closed:
+            pool = await self._bind(loop)
         near = pool.near
         try:
             if near is None:

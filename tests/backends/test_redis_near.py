@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from aicache import ConfigError
-from aicache.backends import RedisBackend
+from aicache.backends import WOULD_BLOCK, RedisBackend
 from aicache.backends._redis_near import NearCache
 
 KEY = "aicache:near:mod.fn:" + "ab" * 32
@@ -79,6 +79,23 @@ async def test_near_cache_serves_a_hot_entry_from_memory(redis_server: Any) -> N
     hits = tier.near_stats()["hits"]
     assert await tier.get(KEY) == b"v1"
     assert tier.near_stats()["hits"] == hits + 1
+    await tier.close()
+
+
+async def test_a_near_copy_is_served_without_an_await(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, near=100)
+    await live(tier)
+    await other_process(redis_server.url, "set", KEY, "v1")
+    assert tier.get_nowait(KEY) is WOULD_BLOCK  # not held: only Redis can tell
+    assert await tier.get(KEY) == b"v1"
+    assert tier.get_nowait(KEY) == b"v1"  # a chain's peek serves it: the hit awaits nothing
+    await other_process(redis_server.url, "set", KEY, "v2")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while tier.get_nowait(KEY) == b"v1":
+        assert loop.time() - started < BOUND, "kept serving the old copy past the bound"
+        await asyncio.sleep(0.001)
+    assert tier.get_nowait(KEY) is WOULD_BLOCK
     await tier.close()
 
 
