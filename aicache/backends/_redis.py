@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -69,6 +70,41 @@ NEAR_CHECK = 0.5
 _PoolKey = tuple[asyncio.AbstractEventLoop, Target, float, float, int, int, int]
 
 
+class _Gate:
+    """``size`` slots: one is taken without an await while any is free (``free``); past them,
+    callers queue in order and each freed slot passes straight to the first still waiting."""
+
+    __slots__ = ("free", "waiting")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    async def queue(self, wait: float) -> bool:
+        """Wait up to ``wait`` s for a slot; ``False`` if none was passed on in time."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(turn)
+        try:
+            await asyncio.wait_for(turn, wait)  # on a timeout, cancels the turn: leave() skips it
+        except asyncio.TimeoutError:
+            return False
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.leave()  # passed a slot as this caller left: pass it on
+            raise
+        return True
+
+    def leave(self) -> None:
+        """Free a slot: to the first caller still waiting, else to ``free``."""
+        waiting = self.waiting
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self.free += 1
+
+
 class _Pool:
     """One loop's connections to one server, with a gate of ``size`` slots in front.
 
@@ -106,7 +142,7 @@ class _Pool:
         # gave 2 and 3; redis-py 8.1): it reads the slot map once, for all, before any command.
         self.fresh = self.target.mode == "cluster"
         self.starting = asyncio.Lock()
-        self.gate = asyncio.Semaphore(size)
+        self.gate = _Gate(size)
         self.batcher = Batcher(self.run, cluster=self.target.mode == "cluster")
         self.near = (
             NearCache(
@@ -132,11 +168,12 @@ class _Pool:
 
     async def run(self, op: Callable[[Commands], Awaitable[T]], wait: float) -> T | None:
         """``op(client)`` once a slot is free; ``None`` if none freed up within ``wait`` s."""
-        if self.gate.locked():
+        gate = self.gate
+        if gate.free:
+            gate.free -= 1  # a free slot: taken without an await
+        else:
             seen = self.failures
-            try:
-                await asyncio.wait_for(self.gate.acquire(), wait)
-            except asyncio.TimeoutError:
+            if not await gate.queue(wait):
                 warn_once(
                     "redis:busy",
                     "aicache: every Redis connection stayed busy for %.1f s; treating calls as "
@@ -145,10 +182,8 @@ class _Pool:
                 )
                 return None
             if self.failures != seen:
-                self.gate.release()
+                gate.leave()
                 raise BackendError("Redis failed while this call waited for a connection")
-        else:
-            await self.gate.acquire()  # a free slot: returns without suspending
         try:
             try:
                 if self.fresh:
@@ -175,7 +210,7 @@ class _Pool:
             )
             raise BackendError(f"Redis is a cluster node, not a single server: {exc}") from None
         finally:
-            self.gate.release()
+            gate.leave()
 
     async def start(self) -> Any:
         """The client, once its cluster slot map has been read (by one caller)."""
@@ -377,6 +412,8 @@ class RedisBackend(Backend):
 
     def get_nowait(self, key: str) -> bytes | Nowait | None:
         """The near cache's copy, so that a near hit awaits nothing; else :data:`WOULD_BLOCK`."""
+        if not self.near:
+            return WOULD_BLOCK
         found = self.peek(key)
         return WOULD_BLOCK if found is None else found
 

@@ -226,6 +226,31 @@ async def test_a_slow_server_makes_waiting_callers_miss_not_fail(redis_server: A
     await tier.close()
 
 
+async def test_callers_cancelled_in_the_queue_leave_the_slot_to_the_others(
+    redis_server: Any,
+) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=5.0, pool_wait=1.0)
+    await tier.set(KEY, b"v", 60)
+    redis_server.freeze()
+    holder = asyncio.ensure_future(tier.get(KEY))  # holds the one slot
+    await asyncio.sleep(0.05)
+    queued = []
+    for _ in range(3):  # one per loop turn: each its own round trip, queued for the slot
+        queued.append(asyncio.ensure_future(tier.get(KEY)))
+        await asyncio.sleep(0.02)
+    queued[0].cancel()
+    queued[1].cancel()
+    redis_server.thaw()
+    assert await holder == b"v"
+    assert await queued[2] == b"v"  # the slot skipped the two that left
+    for gone in queued[:2]:
+        with pytest.raises(asyncio.CancelledError):
+            await gone
+    # none of them kept the slot: it still passes from caller to caller
+    assert await asyncio.gather(*(tier.get(KEY) for _ in range(5))) == [b"v"] * 5
+    await tier.close()
+
+
 async def test_callers_queued_behind_a_hung_server_give_up_together(redis_server: Any) -> None:
     tier = RedisBackend(redis_server.url, max_connections=2, timeout=1.0, pool_wait=30.0)
     await tier.get(KEY)
