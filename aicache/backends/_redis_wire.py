@@ -76,11 +76,11 @@ class Wire:
 
     async def drop_idle(self) -> None:
         """Disconnect the connections not in use (each reconnects when next used)."""
-        for conn in self._idle:
+        for conn in list(self._idle):  # others may take or return one meanwhile
             await conn.disconnect()
 
     async def close(self) -> None:
-        for conn in self._made:
+        for conn in list(self._made):
             await conn.disconnect()
         self._idle.clear()
         self._made.clear()
