@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -27,7 +27,7 @@ from .._policy import Cost, Policy
 from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
-from ._base import Adapter
+from ._base import Adapter, one_shot
 from ._batches import answer_batch
 from ._mark import mark
 from ._retry import Retry, TenacityRetry
@@ -226,7 +226,7 @@ class Binding:
             bypass, over = False, overrides()
         call = binder.bind(args, kwargs)
         for name, value in call.items():
-            if isinstance(value, Iterator):  # keying would use up a one-shot iterator
+            if one_shot(value):  # keying would use up a one-shot iterator
                 call[name] = list(value)
         return fn, call, self._label(path, self.adapter.model(call)), bypass, over
 
