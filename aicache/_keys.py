@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import functools
 import hashlib
 import inspect
 import math
@@ -298,9 +299,15 @@ def _header(namespace: str, function: str | list[str]) -> bytes:
     return orjson.dumps(header, option=_SORT)[:-1] + b',"args":'
 
 
+@functools.lru_cache(maxsize=256)
+def _opened(namespace: str, function: str) -> Any:
+    """A hasher that has read the header: copied per key, never updated itself."""
+    return hashlib.sha256(_header(namespace, function))
+
+
 def make_key(namespace: str, function: str, document: Any) -> str:
     """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
-    hasher = hashlib.sha256(_header(namespace, function))
+    hasher = _opened(namespace, function).copy()
     hasher.update(canonical_bytes(document, path="<key parts>"))
     return f"{KEY_PREFIX}:{namespace}:{function}:{hasher.hexdigest()}"
 
