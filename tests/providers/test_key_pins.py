@@ -125,6 +125,9 @@ async def test_anthropic_keys_are_pinned() -> None:
         assert anthropic_keys(client) == ANTHROPIC
     finally:
         await client.close()
+    # The markers are left out of the key, not out of the caller's own request.
+    assert SYSTEM[0]["cache_control"] == {"type": "ephemeral"}
+    assert TURNS[2]["content"][0]["cache_control"] == {}  # type: ignore[index]
 
 
 def test_sync_anthropic_shares_the_async_keys() -> None:
