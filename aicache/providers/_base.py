@@ -120,7 +120,9 @@ def one_shot(value: Any) -> bool:
     kind = type(value)
     found = _one_shot.get(kind)
     if found is None:
-        found = _one_shot[kind] = isinstance(value, Iterator)
+        found = isinstance(value, Iterator)
+        if len(_one_shot) < 512:  # classes made per call must not pile up here
+            _one_shot[kind] = found
     return found
 
 
