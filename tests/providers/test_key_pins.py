@@ -38,67 +38,80 @@ def key_of(proxy: Any, path: str, **kwargs: Any) -> str | None:
     return None if found is None else found[0]
 
 
-def anthropic_keys(client: Any) -> list[str | None]:
+def keys_of(client: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[str | None]:
     proxy = cached_client(client, backend="memory", namespace="pins")
+    return [key_of(proxy, path, **kwargs) for path, kwargs in calls]
+
+
+def anthropic_calls() -> list[tuple[str, dict[str, Any]]]:
+    """Fixed Anthropic calls, made anew per use (one holds a one-shot iterator)."""
     return [
-        key_of(
-            proxy,
+        (
             "messages.create",
-            model="claude-haiku-4-5",
-            max_tokens=300,
-            messages=[{"role": "user", "content": "Describe the groove."}],
+            dict(
+                model="claude-haiku-4-5",
+                max_tokens=300,
+                messages=[{"role": "user", "content": "Describe the groove."}],
+            ),
         ),
-        key_of(
-            proxy,
+        (
             "messages.create",
-            model="claude-sonnet-4-5",
-            max_tokens=1024,
-            system=SYSTEM,
-            messages=TURNS,
-            thinking={"type": "enabled", "budget_tokens": 1024},
-            stop_sequences=("END",),
-            tools=[{"name": "tempo", "input_schema": {"type": "object"}, "cache_control": {}}],
-            metadata=anthropic.NOT_GIVEN,
-            service_tier=anthropic.omit,
-            extra_headers={"anthropic-beta": "x", "x-api-key": "sk-drop", "X-Trace": "t"},
-            extra_body={"top_k": 3, "temperature": 0.25},
-            timeout=30.0,
+            dict(
+                model="claude-sonnet-4-5",
+                max_tokens=1024,
+                system=SYSTEM,
+                messages=TURNS,
+                thinking={"type": "enabled", "budget_tokens": 1024},
+                stop_sequences=("END",),
+                tools=[{"name": "tempo", "input_schema": {"type": "object"}, "cache_control": {}}],
+                metadata=anthropic.NOT_GIVEN,
+                service_tier=anthropic.omit,
+                extra_headers={"anthropic-beta": "x", "x-api-key": "sk-drop", "X-Trace": "t"},
+                extra_body={"top_k": 3, "temperature": 0.25},
+                timeout=30.0,
+            ),
         ),
-        key_of(
-            proxy,
+        (
             "beta.messages.create",
-            model="claude-sonnet-4-5",
-            max_tokens=10,
-            messages=iter([{"role": "user", "content": "hi"}]),
+            dict(
+                model="claude-sonnet-4-5",
+                max_tokens=10,
+                messages=iter([{"role": "user", "content": "hi"}]),
+            ),
         ),
     ]
 
 
-def openai_keys(client: Any) -> list[str | None]:
-    proxy = cached_client(client, backend="memory", namespace="pins")
+def openai_calls() -> list[tuple[str, dict[str, Any]]]:
+    """Fixed OpenAI calls."""
     return [
-        key_of(
-            proxy,
+        (
             "chat.completions.create",
-            model="gpt-4o-mini",
-            messages=[{"role": "system", "content": "terse"}, {"role": "user", "content": "hi"}],
-            temperature=0.0,
-            seed=7,
-            n=openai.NOT_GIVEN,
-            response_format=Tempo,
-            extra_query={"api-version": "2024-10-21"},
+            dict(
+                model="gpt-4o-mini",
+                messages=[
+                    {"role": "system", "content": "terse"},
+                    {"role": "user", "content": "hi"},
+                ],
+                temperature=0.0,
+                seed=7,
+                n=openai.NOT_GIVEN,
+                response_format=Tempo,
+                extra_query={"api-version": "2024-10-21"},
+            ),
         ),
-        key_of(
-            proxy,
+        (
             "chat.completions.create",
-            model="gpt-4o",
-            messages=[{"role": "user", "content": [{"type": "text", "text": "x" * 300}]}],
-            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
-            max_tokens=None,
-            logit_bias={"50256": -100},
+            dict(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": [{"type": "text", "text": "x" * 300}]}],
+                tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+                max_tokens=None,
+                logit_bias={"50256": -100},
+            ),
         ),
-        key_of(proxy, "responses.create", model="gpt-4o-mini", input="hi", store=False),
-        key_of(proxy, "embeddings.create", model="text-embedding-3-small", input="one text"),
+        ("responses.create", dict(model="gpt-4o-mini", input="hi", store=False)),
+        ("embeddings.create", dict(model="text-embedding-3-small", input="one text")),
     ]
 
 
@@ -122,7 +135,7 @@ GENAI = [
 async def test_anthropic_keys_are_pinned() -> None:
     client = anthropic.AsyncAnthropic(api_key="sk-ant-pin", base_url=BASE, max_retries=0)
     try:
-        assert anthropic_keys(client) == ANTHROPIC
+        assert keys_of(client, anthropic_calls()) == ANTHROPIC
     finally:
         await client.close()
     # The markers are left out of the key, not out of the caller's own request.
@@ -132,20 +145,20 @@ async def test_anthropic_keys_are_pinned() -> None:
 
 def test_sync_anthropic_shares_the_async_keys() -> None:
     with anthropic.Anthropic(api_key="sk-ant-pin", base_url=BASE, max_retries=0) as client:
-        assert anthropic_keys(client) == ANTHROPIC
+        assert keys_of(client, anthropic_calls()) == ANTHROPIC
 
 
 async def test_openai_keys_are_pinned() -> None:
     client = openai.AsyncOpenAI(api_key="sk-pin", base_url=BASE + "/v1", max_retries=0)
     try:
-        assert openai_keys(client) == OPENAI
+        assert keys_of(client, openai_calls()) == OPENAI
     finally:
         await client.close()
 
 
 def test_sync_openai_shares_the_async_keys() -> None:
     with openai.OpenAI(api_key="sk-pin", base_url=BASE + "/v1", max_retries=0) as client:
-        assert openai_keys(client) == OPENAI
+        assert keys_of(client, openai_calls()) == OPENAI
 
 
 @pytest.mark.parametrize("path", ["aio.models.generate_content", "models.generate_content"])
