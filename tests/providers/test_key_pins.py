@@ -72,6 +72,18 @@ def anthropic_calls() -> list[tuple[str, dict[str, Any]]]:
             ),
         ),
         (
+            "messages.create",
+            dict(
+                model="claude-haiku-4-5",
+                max_tokens=300,
+                stop_sequences=None,
+                messages=[
+                    {"role": "user", "content": [{"type": "text", "text": 'Is {"bpm": null} ok?'}]},
+                    {"role": "assistant", "content": [{"type": "text", "text": "NaN", "x": None}]},
+                ],
+            ),
+        ),
+        (
             "beta.messages.create",
             dict(
                 model="claude-sonnet-4-5",
@@ -118,6 +130,7 @@ def openai_calls() -> list[tuple[str, dict[str, Any]]]:
 ANTHROPIC = [
     "aicache:pins:anthropic.messages.create:c9f4fe9200df9bc4e9f56c1d2f17e4dc08a97c463c479251eb731da043276b98",
     "aicache:pins:anthropic.messages.create:1aabd7e9ca21d5760441dd4d1f103642a912bb7fdae9e9de96156a88a5c40b95",
+    "aicache:pins:anthropic.messages.create:d5bbc9a5648edba0e54099e5443d8bb415baa2d715a2a26f5c252c8767fc7599",
     "aicache:pins:anthropic.beta.messages.create:a3e918ed545fd8d659509cce644d2922608022ed3123328b5a07785d6154e6d6",
 ]
 OPENAI = [
