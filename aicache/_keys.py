@@ -87,6 +87,10 @@ def canonical(value: Any, path: str = "value", round_floats: int | None = None) 
     t = type(value)
     if t is str or t is bool or value is None:
         return value
+    if t is dict:  # the usual containers first: no ABC check on the way to them
+        return _canonical_mapping(value, path, round_floats)
+    if t is list or t is tuple:
+        return [canonical(v, f"{path}[{i}]", round_floats) for i, v in enumerate(value)]
     if t is int:
         return value if -(2**63) <= value < 2**64 else _tagged("int", _digits(value, path))
     if t is float:
@@ -226,9 +230,10 @@ def canonical_bytes(
 
     Fast path: orjson writes the document directly, handing what it cannot write to
     :func:`canonical`. That is exact unless a float became ``null`` (orjson writes NaN and ±Inf
-    as ``null``, like ``None``). A small result is kept when its ``null`` count equals the number
-    of top-level ``None`` arguments, a large one when :func:`_finite` finds no such float;
-    otherwise, and when floats are rounded, the document is canonicalised in Python first.
+    as ``null``, like ``None``). A small result is kept when it has no ``null``, or as many as
+    top-level ``None`` arguments, or when :func:`_finite` finds no such float (a ``None`` deeper
+    down, a text holding "null"); a large one when :func:`_finite` does. Otherwise, and when
+    floats are rounded, the document is canonicalised in Python first.
     """
     if round_floats is None:
         try:
@@ -243,8 +248,8 @@ def canonical_bytes(
                 return out
             else:
                 nones = sum(v is None for v in document.values()) if type(document) is dict else 0
-                if out.count(b"null") == nones + (document is None):
-                    return out
+                if out.count(b"null") == nones + (document is None) or _finite(document):
+                    return out  # a None or a "null" in a text deeper down: still no NaN/Inf
     if path is None and type(document) is dict:
         # The same document canonical() builds for a dict with str keys, named per argument.
         named = {name: _bounded(v, name, round_floats) for name, v in document.items()}
