@@ -204,6 +204,13 @@ def _finite(value: Any) -> bool:
 
     Values orjson hands to ``default`` are canonicalised there, so they need no look.
     """
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is dict:
+        return all(map(_finite, value.values()))
+    if t is list:
+        return all(map(_finite, value))
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
