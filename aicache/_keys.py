@@ -13,6 +13,7 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import functools
 import hashlib
 import inspect
 import math
@@ -86,6 +87,10 @@ def canonical(value: Any, path: str = "value", round_floats: int | None = None) 
     t = type(value)
     if t is str or t is bool or value is None:
         return value
+    if t is dict:  # the usual containers first: no ABC check on the way to them
+        return _canonical_mapping(value, path, round_floats)
+    if t is list or t is tuple:
+        return [canonical(v, f"{path}[{i}]", round_floats) for i, v in enumerate(value)]
     if t is int:
         return value if -(2**63) <= value < 2**64 else _tagged("int", _digits(value, path))
     if t is float:
@@ -199,6 +204,13 @@ def _finite(value: Any) -> bool:
 
     Values orjson hands to ``default`` are canonicalised there, so they need no look.
     """
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is dict:
+        return all(map(_finite, value.values()))
+    if t is list:
+        return all(map(_finite, value))
     if isinstance(value, float):
         return math.isfinite(value)
     if isinstance(value, dict):
@@ -225,9 +237,10 @@ def canonical_bytes(
 
     Fast path: orjson writes the document directly, handing what it cannot write to
     :func:`canonical`. That is exact unless a float became ``null`` (orjson writes NaN and ±Inf
-    as ``null``, like ``None``). A small result is kept when its ``null`` count equals the number
-    of top-level ``None`` arguments, a large one when :func:`_finite` finds no such float;
-    otherwise, and when floats are rounded, the document is canonicalised in Python first.
+    as ``null``, like ``None``). A small result is kept when it has no ``null``, or as many as
+    top-level ``None`` arguments, or when :func:`_finite` finds no such float (a ``None`` deeper
+    down, a text holding "null"); a large one when :func:`_finite` does. Otherwise, and when
+    floats are rounded, the document is canonicalised in Python first.
     """
     if round_floats is None:
         try:
@@ -242,8 +255,8 @@ def canonical_bytes(
                 return out
             else:
                 nones = sum(v is None for v in document.values()) if type(document) is dict else 0
-                if out.count(b"null") == nones + (document is None):
-                    return out
+                if out.count(b"null") == nones + (document is None) or _finite(document):
+                    return out  # a None or a "null" in a text deeper down: still no NaN/Inf
     if path is None and type(document) is dict:
         # The same document canonical() builds for a dict with str keys, named per argument.
         named = {name: _bounded(v, name, round_floats) for name, v in document.items()}
@@ -298,9 +311,15 @@ def _header(namespace: str, function: str | list[str]) -> bytes:
     return orjson.dumps(header, option=_SORT)[:-1] + b',"args":'
 
 
+@functools.lru_cache(maxsize=256)
+def _opened(namespace: str, function: str) -> Any:
+    """A hasher that has read the header: copied per key, never updated itself."""
+    return hashlib.sha256(_header(namespace, function))
+
+
 def make_key(namespace: str, function: str, document: Any) -> str:
     """The key of ``document`` under ``namespace`` and ``function`` (no signature binding)."""
-    hasher = hashlib.sha256(_header(namespace, function))
+    hasher = _opened(namespace, function).copy()
     hasher.update(canonical_bytes(document, path="<key parts>"))
     return f"{KEY_PREFIX}:{namespace}:{function}:{hasher.hexdigest()}"
 

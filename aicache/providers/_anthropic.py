@@ -78,15 +78,12 @@ class AnthropicAdapter(StainlessAdapter):
         doc.pop("cache_control", None)  # the request-wide (automatic) marker
         for name in ("system", "tools"):
             if isinstance(doc.get(name), list):
-                doc[name] = _unmarked(doc[name])
+                _unmark(doc[name])
         messages = doc.get("messages")
         if isinstance(messages, list):
-            doc["messages"] = [
-                {**m, "content": _unmarked(m["content"])}
-                if isinstance(m, dict) and isinstance(m.get("content"), list)
-                else m
-                for m in messages
-            ]
+            for m in messages:
+                if isinstance(m, dict) and isinstance(m.get("content"), list):
+                    _unmark(m["content"])
         return doc
 
     def usage(self, response: Any) -> tuple[str, Tokens] | None:
@@ -106,14 +103,12 @@ class AnthropicAdapter(StainlessAdapter):
         return bool(getattr(response, "content", None)) and response.stop_reason not in _CUT
 
 
-def _unmarked(blocks: list[Any]) -> list[Any]:
-    """Content blocks (or tools) without their ``cache_control``; a tool result's own content
-    too. Nothing inside a block's data (a tool's input, a document) is touched."""
-    out = []
+def _unmark(blocks: list[Any]) -> None:
+    """Drop the ``cache_control`` of content blocks (or tools), and of a tool result's own
+    content, in place: they are the key document's own copies (:func:`wire` copies every dict
+    and list). Nothing inside a block's data (a tool's input, a document) is touched."""
     for block in blocks:
         if isinstance(block, dict):
-            block = {k: v for k, v in block.items() if k != "cache_control"}
+            block.pop("cache_control", None)
             if block.get("type") == "tool_result" and isinstance(block.get("content"), list):
-                block["content"] = _unmarked(block["content"])
-        out.append(block)
-    return out
+                _unmark(block["content"])

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -27,7 +27,7 @@ from .._policy import Cost, Policy
 from .._pricing import cost_of
 from .._shared import shared_cache
 from ..backends import BackendSpec
-from ._base import Adapter
+from ._base import Adapter, one_shot
 from ._batches import answer_batch
 from ._mark import mark
 from ._retry import Retry, TenacityRetry
@@ -73,6 +73,7 @@ class Binding:
         self._ttl: float | None = None
         self._lock = False
         self._policies: dict[_stats.Label, Policy] = {}
+        self._labels: dict[tuple[str, str], _stats.Label] = {}
         self.streams = Streams()
         self._package = type(adapter.client).__module__.split(".")[0] + "."
         if hasattr(adapter, "transport"):  # an SDK that sends through httpx2, so it is installed
@@ -225,8 +226,9 @@ class Binding:
         else:
             bypass, over = False, overrides()
         call = binder.bind(args, kwargs)
-        for name, value in call.items():
-            if isinstance(value, Iterator):  # keying would use up a one-shot iterator
+        for name in call if args else kwargs:  # the rest are the SDK's defaults
+            value = call[name]
+            if one_shot(value):  # keying would use up a one-shot iterator
                 call[name] = list(value)
         return fn, call, self._label(path, self.adapter.model(call)), bypass, over
 
@@ -261,8 +263,13 @@ class Binding:
         )
 
     def _label(self, path: str, model: str) -> _stats.Label:
-        provider = self.adapter.provider
-        return (f"{provider}.{self.adapter.twin(path)}", provider, model)
+        label = self._labels.get((path, model))
+        if label is None:
+            provider = self.adapter.provider
+            label = (f"{provider}.{self.adapter.twin(path)}", provider, model)
+            if len(self._labels) < 1024:  # models named per call: keep the table small
+                self._labels[path, model] = label
+        return label
 
     def _open_sync(
         self, key: str, path: str, model: str, bypass: bool, start: Callable[[], Any]

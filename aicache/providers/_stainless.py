@@ -177,9 +177,10 @@ class StainlessAdapter(Adapter):
 
     def request(self, path: str, call: dict[str, Any]) -> dict[str, Any] | None:
         doc: dict[str, Any] = {}
+        sentinels = self.sentinels
         for name, value in call.items():
-            if name in _TRANSPORT:
-                continue
+            if isinstance(value, sentinels) or name in _TRANSPORT:
+                continue  # most arguments of a call are the SDK's "not given"
             if name in ("extra_headers", "extra_query") and value:
                 # An omit value removes a client default header: that changes the request too.
                 marked = {

@@ -11,6 +11,7 @@ import pytest
 from google import genai
 from google.genai import types
 
+from aicache.providers import _base
 from aicache.simulator import ProviderSimulator
 
 from .conftest import AZURE_KEY, HELLO, counters, wrap
@@ -274,3 +275,11 @@ async def test_anthropic_cache_control_markers_do_not_split_entries(
     other = {**_unmarked(MARKED), "system": [{"type": "text", "text": "You are verbose."}]}
     await claude.messages.create(**other)
     assert sim.count() == 2  # what the markers sat on still counts
+
+
+def test_one_shot_iterators_are_told_apart_by_type_and_classes_do_not_pile_up() -> None:
+    made = [type(f"Made{i}", (), {}) for i in range(600)]
+    assert not any(_base.one_shot(cls()) for cls in made)
+    assert len(_base._one_shot) <= 512
+    assert _base.one_shot(iter([1])) and _base.one_shot(x for x in "ab")
+    assert not _base.one_shot([1]) and not _base.one_shot(anthropic.NOT_GIVEN)
