@@ -8,6 +8,7 @@ directly with keys made of plain parts. It drives the pieces and counts what hap
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -81,6 +82,8 @@ class AICache:
         self.wants_request = self.recording or self.replaying
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self.flights = Flights()
+        # Lookups that await, by key: concurrent callers of a key wait for the first one's.
+        self._looking: dict[str, asyncio.Future[None]] = {}
         # (tier, its leases): found on the first call with lock=True; None when no tier lends any
         self._leases: tuple[Tier, Leases] | None = _UNSET
         _fleet.start()
@@ -188,18 +191,43 @@ class AICache:
             return await self._join(
                 key, fn, policy, write, fresh=False, request=request, looked=peeked is MISS
             )
-        found = await self.lookup(key, policy.label, allow_stale=True)
-        if found is not None:
-            value, stale = found
-            if (
-                stale
-                and not self.replaying
-                and refresh_in_background(write, self.flights.get(key) is not None)
-            ):
-                self._start(key, refresh or fn, policy, write, background=True, request=request)
-            return value
-        self.replay_miss(key, policy.label, request)
-        return await self._join(key, fn, policy, write, fresh=False, request=request)
+        loop = asyncio.get_running_loop()
+        looking = self._looking.get(key)
+        if looking is not None and looking.get_loop() is loop:
+            # Another caller's lookup of this key is under way: a miss there is a miss here,
+            # and its caller starts the call, which this one then joins.
+            await asyncio.shield(looking)
+            flight = self.flights.get(key)
+            if flight is not None and not flight.background:
+                return await self._join(key, fn, policy, write, fresh=False, request=request)
+            looking = None  # it found an entry (or gave up): look it up here
+        elif looking is None:
+            looking = self._looking[key] = loop.create_future()
+        else:
+            looking = None
+        entered = None
+        try:
+            found = await self.lookup(key, policy.label, allow_stale=True)
+            if found is None:
+                self.replay_miss(key, policy.label, request)
+                # Started before the callers waiting for this lookup wake up, so they join it.
+                entered = self._enter(key, fn, policy, write, fresh=False, request=request)
+        finally:
+            if looking is not None:
+                if self._looking.get(key) is looking:
+                    del self._looking[key]
+                looking.set_result(None)
+        if entered is not None:
+            return await self._wait(key, *entered, policy)
+        assert found is not None
+        value, stale = found
+        if (
+            stale
+            and not self.replaying
+            and refresh_in_background(write, self.flights.get(key) is not None)
+        ):
+            self._start(key, refresh or fn, policy, write, background=True, request=request)
+        return value
 
     def replay_miss(self, key: str, label: _stats.Label, request: Any = None) -> None:
         """In replay mode, fail a call that would reach the provider: :class:`ReplayMiss`
@@ -356,16 +384,37 @@ class AICache:
         request: Any = None,
         looked: bool = False,
     ) -> Any:
-        """Join the call in flight for ``key``, or start it (``fresh``: always a new one).
-        ``looked``: every tier answered, at once, that it holds no ``key``, and nothing was
-        awaited since, so a new flight need not look again before calling."""
+        """Join the call in flight for ``key``, or start it (``fresh``: always a new one)."""
+        flight, leader = self._enter(
+            key, fn, policy, write, fresh=fresh, request=request, looked=looked
+        )
+        return await self._wait(key, flight, leader, policy)
+
+    def _enter(
+        self,
+        key: str,
+        fn: Callable[[], Awaitable[Any]],
+        policy: Policy,
+        write: bool,
+        *,
+        fresh: bool,
+        request: Any = None,
+        looked: bool = False,
+    ) -> tuple[Flight, bool]:
+        """``(flight, leader)``: the call in flight for ``key``, or a new one (``fresh``: always)
+        that this caller leads. ``looked``: every tier answered, at once, that it holds no
+        ``key``, and nothing was awaited since, so a new flight need not look again first."""
         flight = None if fresh else self.flights.get(key)
-        leader = flight is None
-        if flight is None:
-            _stats.miss(policy.label, bypass=fresh)
-            flight = self._start(
-                key, fn, policy, write, fresh=fresh, request=request, looked=looked
-            )
+        if flight is not None:
+            return flight, False
+        _stats.miss(policy.label, bypass=fresh)
+        return self._start(
+            key, fn, policy, write, fresh=fresh, request=request, looked=looked
+        ), True
+
+    async def _wait(self, key: str, flight: Flight, leader: bool, policy: Policy) -> Any:
+        """The result of ``flight`` for one of its callers: the value itself for its leader, a
+        copy for the others."""
         outcome = await self.flights.wait(key, flight)
         if leader:
             remember(outcome.value, key, None, _clock.now(), 0.0, hit=False, size=outcome.size)
