@@ -82,8 +82,9 @@ class AICache:
         self.wants_request = self.recording or self.replaying
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self.flights = Flights()
-        # Lookups that await, by key: concurrent callers of a key wait for the first one's.
-        self._looking: dict[str, asyncio.Future[None]] = {}
+        # Lookups that await, by key: concurrent callers of a key wait for the first one's
+        # (its loop, and a future for each caller waiting).
+        self._looking: dict[str, tuple[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]] = {}
         # (tier, its leases): found on the first call with lock=True; None when no tier lends any
         self._leases: tuple[Tier, Leases] | None = _UNSET
         _fleet.start()
@@ -193,16 +194,18 @@ class AICache:
             )
         loop = asyncio.get_running_loop()
         looking = self._looking.get(key)
-        if looking is not None and looking.get_loop() is loop:
+        if looking is not None and looking[0] is loop:
             # Another caller's lookup of this key is under way: a miss there is a miss here,
             # and its caller starts the call, which this one then joins.
-            await asyncio.shield(looking)
+            woken = loop.create_future()
+            looking[1].append(woken)
+            await woken
             flight = self.flights.get(key)
             if flight is not None and not flight.background:
                 return await self._join(key, fn, policy, write, fresh=False, request=request)
             looking = None  # it found an entry (or gave up): look it up here
         elif looking is None:
-            looking = self._looking[key] = loop.create_future()
+            looking = self._looking[key] = (loop, [])
         else:
             looking = None
         entered = None
@@ -216,7 +219,9 @@ class AICache:
             if looking is not None:
                 if self._looking.get(key) is looking:
                     del self._looking[key]
-                looking.set_result(None)
+                for woken in looking[1]:
+                    if not woken.done():  # a caller that gave up waiting
+                        woken.set_result(None)
         if entered is not None:
             return await self._wait(key, *entered, policy)
         assert found is not None
