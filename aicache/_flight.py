@@ -11,15 +11,16 @@ there is no safe way to do that: running the coroutine's first step by hand woul
 caller's task, so ``asyncio.timeout`` or an anyio/httpx cancel scope inside the call would bind
 to the wrong task. There the task starts on the loop's next turn, as any task does.
 
-Callers wait on a plain future each, settled together when the call lands, rather than on an
-``asyncio.shield`` each (which costs a future and two callbacks per caller, and a loop turn more).
+Callers wait on a plain future each, settled together by the flight's task as the call returns,
+rather than on an ``asyncio.shield`` each (which costs a future and two callbacks per caller, and
+two loop turns more).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,9 @@ class Flight:
 
     __slots__ = ("background", "task", "waiters", "waiting")
 
-    def __init__(self, task: asyncio.Task[Outcome], background: bool) -> None:
-        self.task = task
+    task: asyncio.Task[Outcome]
+
+    def __init__(self, background: bool) -> None:
         self.waiters = 0  # callers waiting now
         self.waiting: list[asyncio.Future[Outcome]] = []  # their futures (some may be cancelled)
         self.background = (
@@ -106,13 +108,22 @@ class Flights:
     ) -> Flight:
         """Run ``call`` as the flight of ``key`` (replacing any listed one). ``orphaned`` hears of
         its exception if a background refresh raised while nobody waited for it."""
-        flight = Flight(_run(call), background)
+        flight = Flight(background)
+        flight.task = _run(self._fly(key, flight, call))
         if flight.task.done():  # it ran to the end without suspending: nobody can join it now
-            self._landed(key, flight, orphaned, flight.task)
+            self._landed(key, flight, orphaned, flight.task, call)
             return flight
         self._by_key[key] = flight
-        flight.task.add_done_callback(lambda task: self._landed(key, flight, orphaned, task))
+        flight.task.add_done_callback(lambda task: self._landed(key, flight, orphaned, task, call))
         return flight
+
+    async def _fly(self, key: str, flight: Flight, call: Awaitable[Outcome]) -> Outcome:
+        """``call``, whose outcome reaches its callers as it returns (a loop turn before the
+        task's done callbacks run, which see to failures)."""
+        outcome = await call
+        self._unlist(key, flight)
+        self._settle(flight, outcome)
+        return outcome
 
     async def wait(self, key: str, flight: Flight) -> Outcome:
         """The flight's outcome. Cancelling the last waiter of a flight cancels its call."""
@@ -138,29 +149,39 @@ class Flights:
         for flight in list(self._by_key.values()):
             flight.task.cancel()
 
+    def _unlist(self, key: str, flight: Flight) -> None:
+        if self._by_key.get(key) is flight:
+            del self._by_key[key]
+
+    @staticmethod
+    def _settle(flight: Flight, outcome: Outcome | BaseException | None) -> None:
+        """Hand ``outcome`` (an exception: raise it; ``None``: cancelled) to every waiter."""
+        waiting, flight.waiting = flight.waiting, []
+        for waiter in waiting:
+            if waiter.done():  # its caller gave up
+                continue
+            if outcome is None:
+                waiter.cancel()
+            elif isinstance(outcome, BaseException):
+                waiter.set_exception(outcome)
+            else:
+                waiter.set_result(outcome)
+
     def _landed(
         self,
         key: str,
         flight: Flight,
         orphaned: Callable[[BaseException], None],
         task: asyncio.Task[Outcome],
+        call: Coroutine[Any, Any, Outcome],
     ) -> None:
-        if self._by_key.get(key) is flight:
-            del self._by_key[key]
-        waiting, flight.waiting = flight.waiting, []
+        self._unlist(key, flight)
         if task.cancelled():
-            for waiter in waiting:
-                waiter.cancel()
+            call.close()  # cancelled before its first step: it never ran (no "never awaited")
+            self._settle(flight, None)
             return
         exc = task.exception()  # also marks it retrieved when nobody waited (a refresh)
         if exc is not None:
             if flight.background and flight.waiters == 0:
                 orphaned(exc)
-            for waiter in waiting:
-                if not waiter.done():
-                    waiter.set_exception(exc)
-            return
-        outcome = task.result()
-        for waiter in waiting:
-            if not waiter.done():
-                waiter.set_result(outcome)
+            self._settle(flight, exc)

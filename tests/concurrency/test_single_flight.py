@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -342,3 +344,22 @@ async def test_a_caller_whose_shared_lookup_gave_up_looks_up_itself(
     with pytest.raises(asyncio.CancelledError):
         await first
     await cache.close()
+
+
+async def test_closing_the_cache_cancels_its_flights_and_their_callers() -> None:
+    cache = AICache(backend="memory")
+    fn = Gated()
+
+    async def call() -> dict[str, Any]:
+        return await fn("q")
+
+    caller = asyncio.ensure_future(cache.call("aicache:t:f:closed", call, _policy()))
+    await asyncio.sleep(0)  # the caller has started its flight (before 3.12: not yet run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await cache.close()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    assert cache.flights.get("aicache:t:f:closed") is None
