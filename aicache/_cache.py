@@ -208,13 +208,8 @@ class AICache:
             looking = self._looking[key] = (loop, [])
         else:
             looking = None
-        entered = None
         try:
             found = await self.lookup(key, policy.label, allow_stale=True)
-            if found is None:
-                self.replay_miss(key, policy.label, request)
-                # Started before the callers waiting for this lookup wake up, so they join it.
-                entered = self._enter(key, fn, policy, write, fresh=False, request=request)
         finally:
             if looking is not None:
                 if self._looking.get(key) is looking:
@@ -222,9 +217,10 @@ class AICache:
                 for woken in looking[1]:
                     if not woken.done():  # a caller that gave up waiting
                         woken.set_result(None)
-        if entered is not None:
-            return await self._wait(key, *entered, policy)
-        assert found is not None
+        if found is None:
+            # The callers woken above run once this one awaits: its flight has started by then.
+            self.replay_miss(key, policy.label, request)
+            return await self._join(key, fn, policy, write, fresh=False, request=request)
         value, stale = found
         if (
             stale
@@ -389,37 +385,16 @@ class AICache:
         request: Any = None,
         looked: bool = False,
     ) -> Any:
-        """Join the call in flight for ``key``, or start it (``fresh``: always a new one)."""
-        flight, leader = self._enter(
-            key, fn, policy, write, fresh=fresh, request=request, looked=looked
-        )
-        return await self._wait(key, flight, leader, policy)
-
-    def _enter(
-        self,
-        key: str,
-        fn: Callable[[], Awaitable[Any]],
-        policy: Policy,
-        write: bool,
-        *,
-        fresh: bool,
-        request: Any = None,
-        looked: bool = False,
-    ) -> tuple[Flight, bool]:
-        """``(flight, leader)``: the call in flight for ``key``, or a new one (``fresh``: always)
-        that this caller leads. ``looked``: every tier answered, at once, that it holds no
-        ``key``, and nothing was awaited since, so a new flight need not look again first."""
+        """Join the call in flight for ``key``, or start it (``fresh``: always a new one).
+        ``looked``: every tier answered, at once, that it holds no ``key``, and nothing was
+        awaited since, so a new flight need not look again before calling."""
         flight = None if fresh else self.flights.get(key)
-        if flight is not None:
-            return flight, False
-        _stats.miss(policy.label, bypass=fresh)
-        return self._start(
-            key, fn, policy, write, fresh=fresh, request=request, looked=looked
-        ), True
-
-    async def _wait(self, key: str, flight: Flight, leader: bool, policy: Policy) -> Any:
-        """The result of ``flight`` for one of its callers: the value itself for its leader, a
-        copy for the others."""
+        leader = flight is None
+        if flight is None:
+            _stats.miss(policy.label, bypass=fresh)
+            flight = self._start(
+                key, fn, policy, write, fresh=fresh, request=request, looked=looked
+            )
         outcome = await self.flights.wait(key, flight)
         if leader:
             remember(outcome.value, key, None, _clock.now(), 0.0, hit=False, size=outcome.size)
