@@ -8,7 +8,6 @@ directly with keys made of plain parts. It drives the pieces and counts what hap
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -82,9 +81,6 @@ class AICache:
         self.wants_request = self.recording or self.replaying
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self.flights = Flights()
-        # Lookups that await, by key: concurrent callers of a key wait for the first one's
-        # (its loop, and a future for each caller waiting).
-        self._looking: dict[str, tuple[asyncio.AbstractEventLoop, list[asyncio.Future[None]]]] = {}
         # (tier, its leases): found on the first call with lock=True; None when no tier lends any
         self._leases: tuple[Tier, Leases] | None = _UNSET
         _fleet.start()
@@ -192,43 +188,18 @@ class AICache:
             return await self._join(
                 key, fn, policy, write, fresh=False, request=request, looked=peeked is MISS
             )
-        loop = asyncio.get_running_loop()
-        looking = self._looking.get(key)
-        if looking is not None and looking[0] is loop:
-            # Another caller's lookup of this key is under way: a miss there is a miss here,
-            # and its caller starts the call, which this one then joins.
-            woken = loop.create_future()
-            looking[1].append(woken)
-            await woken
-            flight = self.flights.get(key)
-            if flight is not None and not flight.background:
-                return await self._join(key, fn, policy, write, fresh=False, request=request)
-            looking = None  # it found an entry (or gave up): look it up here
-        elif looking is None:
-            looking = self._looking[key] = (loop, [])
-        else:
-            looking = None
-        try:
-            found = await self.lookup(key, policy.label, allow_stale=True)
-        finally:
-            if looking is not None:
-                if self._looking.get(key) is looking:
-                    del self._looking[key]
-                for woken in looking[1]:
-                    if not woken.done():  # a caller that gave up waiting
-                        woken.set_result(None)
-        if found is None:
-            # The callers woken above run once this one awaits: its flight has started by then.
-            self.replay_miss(key, policy.label, request)
-            return await self._join(key, fn, policy, write, fresh=False, request=request)
-        value, stale = found
-        if (
-            stale
-            and not self.replaying
-            and refresh_in_background(write, self.flights.get(key) is not None)
-        ):
-            self._start(key, refresh or fn, policy, write, background=True, request=request)
-        return value
+        found = await self.lookup(key, policy.label, allow_stale=True)
+        if found is not None:
+            value, stale = found
+            if (
+                stale
+                and not self.replaying
+                and refresh_in_background(write, self.flights.get(key) is not None)
+            ):
+                self._start(key, refresh or fn, policy, write, background=True, request=request)
+            return value
+        self.replay_miss(key, policy.label, request)
+        return await self._join(key, fn, policy, write, fresh=False, request=request)
 
     def replay_miss(self, key: str, label: _stats.Label, request: Any = None) -> None:
         """In replay mode, fail a call that would reach the provider: :class:`ReplayMiss`
