@@ -185,7 +185,9 @@ class AICache:
             # load (a stampede).
             if flight is None:
                 self.replay_miss(key, policy.label, request)
-            return await self._join(key, fn, policy, write, fresh=False, request=request)
+            return await self._join(
+                key, fn, policy, write, fresh=False, request=request, looked=peeked is MISS
+            )
         found = await self.lookup(key, policy.label, allow_stale=True)
         if found is not None:
             value, stale = found
@@ -352,13 +354,18 @@ class AICache:
         *,
         fresh: bool,
         request: Any = None,
+        looked: bool = False,
     ) -> Any:
-        """Join the call in flight for ``key``, or start it (``fresh``: always a new one)."""
+        """Join the call in flight for ``key``, or start it (``fresh``: always a new one).
+        ``looked``: every tier answered, at once, that it holds no ``key``, and nothing was
+        awaited since, so a new flight need not look again before calling."""
         flight = None if fresh else self.flights.get(key)
         leader = flight is None
         if flight is None:
             _stats.miss(policy.label, bypass=fresh)
-            flight = self._start(key, fn, policy, write, fresh=fresh, request=request)
+            flight = self._start(
+                key, fn, policy, write, fresh=fresh, request=request, looked=looked
+            )
         outcome = await self.flights.wait(key, flight)
         if leader:
             remember(outcome.value, key, None, _clock.now(), 0.0, hit=False, size=outcome.size)
@@ -394,10 +401,11 @@ class AICache:
         fresh: bool = False,
         background: bool = False,
         request: Any = None,
+        looked: bool = False,
     ) -> Flight:
         make = functools.partial(self._make, key, fn, policy, write, request)
         # A bypass wants a call of its own; any other call first looks whether one has landed.
-        run = make() if fresh else self._call(key, make, policy, write)
+        run = make() if fresh else self._call(key, make, policy, write, looked)
         orphaned = functools.partial(self._refresh_failed, key, policy.label)
         return self.flights.start(key, run, orphaned, background=background)
 
@@ -434,20 +442,26 @@ class AICache:
         return Outcome(value, entry, size=len(data))
 
     async def _call(
-        self, key: str, make: Callable[[], Awaitable[Outcome]], policy: Policy, write: bool
+        self,
+        key: str,
+        make: Callable[[], Awaitable[Outcome]],
+        policy: Policy,
+        write: bool,
+        looked: bool = False,
     ) -> Outcome:
         """``make()`` unless the entry has landed meanwhile.
 
         A caller's lookup may miss, then take long enough (a busy Redis) for the flight it
-        missed to store and land before this flight starts: so look once more first. With
-        ``policy.lock``, that and ``make()`` happen under a lease a tier lends, so that one
-        process makes the call while the others wait for its entry.
+        missed to store and land before this flight starts: so look once more first, unless
+        the caller ``looked`` without awaiting (nothing can have landed: this is the flight).
+        With ``policy.lock``, that and ``make()`` happen under a lease a tier lends, so that
+        one process makes the call while the others wait for its entry.
         """
         stored = functools.partial(self._stored, key, policy.label)
         # A result that is not stored cannot be shared across processes.
         leases = self._lender() if policy.lock and write else None
         if leases is None:
-            found = await stored()
+            found = None if looked else await stored()
             return found if found is not None else await make()
         outcome, waited = await leases.run(key, make, stored)
         if waited:

@@ -142,13 +142,15 @@ def _odd_part(value: Any) -> Any:
             if id(v) in seen:
                 continue  # a value that contains itself fails to encode: "cannot store"
             seen.add(id(v))
-        if t is dict:
-            for k in v:
-                if type(k) is not str:
-                    return k
-            stack.extend(v.values())
-        elif t is list:
-            stack.extend(v)
+            if t is dict:
+                for k in v:
+                    if type(k) is not str:
+                        return k
+                v = v.values()
+            for part in v:  # strings, the bulk of a result, need no look of their own
+                tp = type(part)
+                if tp is not str and tp is not bool and part is not None:
+                    stack.append(part)
         elif t is float:
             if not math.isfinite(v):
                 return v

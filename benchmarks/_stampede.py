@@ -197,6 +197,16 @@ async def _cross_process(
 async def run(env: Env, mode: Mode, results: Results) -> None:
     n, delay = mode.stampede_n, mode.stampede_delay
     one = await _one_call(delay)
+    version = ".".join(map(str, sys.version_info[:2]))
+    results.notes.append(
+        f"Stampede: this run's Python {version} "
+        + (
+            "starts the leader's call at once (an eager task)."
+            if sys.version_info >= (3, 12)
+            else "starts the leader's call on the loop's next turn, after every caller of the "
+            "burst has joined (eager tasks need Python 3.12+)."
+        )
+    )
     cases: list[tuple[str, str, Callable[[int], Awaitable[dict[str, Any]]]]] = []
 
     def local(decorate: Decorate) -> Callable[[int], Awaitable[dict[str, Any]]]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 import threading
+import warnings
 from typing import Any
 
 import pytest
 
-from aicache import AICache, ai_cached, cache_info
+from aicache import AICache, MemoryBackend, ai_cached, cache_info
 from aicache import stats as aistats
 
 from .conftest import PATIENT, Gated, settle
@@ -90,6 +93,76 @@ async def test_an_exception_reaches_every_waiter_and_nothing_is_stored(tier: str
     assert (snap["stores"], snap["refresh_failures"]) == (0, 0)
     fn.fail = None
     assert (await answer("q"))["run"] == 2
+
+
+async def test_a_call_that_never_suspends_is_served_and_leaves_no_flight_behind() -> None:
+    cache = AICache(backend="memory")
+    policy = _policy()
+    runs = 0
+
+    async def now() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        return {"run": runs}
+
+    assert await cache.call("aicache:t:f:now", now, policy) == {"run": 1}
+    assert cache.flights.get("aicache:t:f:now") is None  # at once, not a loop turn later
+    assert await cache.call("aicache:t:f:now", now, policy) == {"run": 1}
+    await cache.close()
+
+
+async def test_a_failure_without_suspending_reaches_its_caller_and_is_no_refresh_failure() -> None:
+    # On 3.12 the call runs to its end inside the flight's start, before its caller waits: that is
+    # still the caller's failure, not a background refresh that failed for nobody.
+    cache = AICache(backend="memory")
+
+    async def refuses() -> dict[str, int]:
+        raise RuntimeError("provider said no")
+
+    with pytest.raises(RuntimeError, match="provider said no"):
+        await cache.call("aicache:t:f:no", refuses, _policy())
+    assert cache.flights.get("aicache:t:f:no") is None
+    snap = aistats.snapshot()
+    assert (snap["failures"], snap["refresh_failures"]) == (1, 0)
+    await cache.close()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are new in Python 3.12")
+async def test_the_first_caller_starts_the_call_before_the_others_run() -> None:
+    cache = AICache(backend="memory")
+    order: list[Any] = []
+
+    async def call() -> dict[str, int]:
+        order.append("call")
+        await asyncio.sleep(0.01)
+        return {"run": 1}
+
+    async def caller(i: int) -> Any:
+        order.append(i)
+        return await cache.call("aicache:t:f:eager", call, _policy())
+
+    results = await asyncio.gather(*(caller(i) for i in range(5)))
+
+    assert order == [0, "call", 1, 2, 3, 4]  # without an eager start: [0, 1, 2, 3, 4, "call"]
+    assert results == [{"run": 1}] * 5
+    await cache.close()
+
+
+async def test_cancelling_the_first_caller_leaves_the_call_to_the_others() -> None:
+    fn = Gated()
+    answer = ai_cached(backend="memory")(fn.__call__)
+    first = asyncio.ensure_future(answer("q"))
+    await settle()
+    others = [asyncio.ensure_future(answer("q")) for _ in range(3)]
+    await settle()
+    first.cancel()
+    await settle()
+    fn.open()
+    done = await asyncio.gather(first, *others, return_exceptions=True)
+
+    assert isinstance(done[0], asyncio.CancelledError)
+    assert [r["run"] for r in done[1:]] == [1, 1, 1]  # type: ignore[index]
+    assert (fn.runs, fn.cancelled) == (1, 0)
 
 
 async def test_bypass_starts_a_fresh_flight_that_later_callers_join() -> None:
@@ -191,3 +264,49 @@ def test_event_loops_in_two_threads_each_get_their_result() -> None:
         t.join()
     assert results == [{"x": 1}, {"x": 1}]
     assert runs in (1, 2)  # two if the calls overlapped
+
+
+class _CountingMemory(MemoryBackend):
+    """The memory tier, counting the lookups that await."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.awaited_gets = 0
+
+    async def get(self, key: str) -> bytes | None:
+        self.awaited_gets += 1
+        return await super().get(key)
+
+
+async def test_a_miss_every_tier_answered_at_once_is_not_looked_up_again() -> None:
+    tier = _CountingMemory()
+    cache = AICache(backend=tier)
+
+    async def call() -> dict[str, int]:
+        return {"run": 1}
+
+    assert await cache.call("aicache:t:f:once", call, _policy()) == {"run": 1}
+    assert tier.awaited_gets == 0  # the flight trusts the peek that missed just before it
+    # A flight joined without that peek (a lookup that awaited and missed) looks again first.
+    assert await cache._join("aicache:t:f:twice", call, _policy(), True, fresh=False) == {"run": 1}
+    assert tier.awaited_gets == 1
+    await cache.close()
+
+
+async def test_closing_the_cache_cancels_its_flights_and_their_callers() -> None:
+    cache = AICache(backend="memory")
+    fn = Gated()
+
+    async def call() -> dict[str, Any]:
+        return await fn("q")
+
+    caller = asyncio.ensure_future(cache.call("aicache:t:f:closed", call, _policy()))
+    await asyncio.sleep(0)  # the caller has started its flight (before 3.12: not yet run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await cache.close()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    assert cache.flights.get("aicache:t:f:closed") is None
