@@ -225,17 +225,16 @@ class AICache:
         found = self.chain.peek(key)
         if found is None:
             return None
-        if found.tier is None:
+        data, tier = found
+        if data is None:
             return MISS
-        if found.missed:
-            return None
         try:
-            value, entry = self._open(key, found.data)  # type: ignore[arg-type]
+            value, entry = self._open(key, data)
         except Exception:  # lookup() deletes or keeps it, and says why
             return None
         if freshness(entry, _clock.now()) is not Freshness.FRESH:
             return None
-        self._served(key, value, entry, found.tier, label, False, len(found.data or b""))
+        self._served(key, value, entry, tier, label, False, len(data))
         return (value,)
 
     async def lookup(
