@@ -406,6 +406,8 @@ class KeyBuilder:
         self.round_floats = round_floats
         self.key_fn = key
         self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
+        # A call naming every parameter by keyword is its own document: nothing to bind or drop.
+        self._whole = self._binder.every if key is None and not self.ignore else None
         hashed = name or [getattr(fn, "__module__", None) or "?", fn.__qualname__]
         self._hasher = hashlib.sha256(_header(self.namespace, hashed))
 
@@ -430,7 +432,8 @@ class KeyBuilder:
         return bound
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        document = self.arguments(args, kwargs)
+        whole = not args and kwargs.keys() == self._whole
+        document = kwargs if whole else self.arguments(args, kwargs)
         out = _direct(document) if self.round_floats is None else None
         hasher = self._hasher.copy()
         hasher.update(self.canonical_bytes(document) if out is None else out)

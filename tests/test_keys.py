@@ -678,3 +678,25 @@ def test_every_binding_path_gives_the_key_inspect_and_the_canonicaliser_give(
     given_kw = dict(kw)
     assert builder.key(tuple(args), kw) == expected
     assert kw == given_kw  # the caller's keywords are left as they were
+
+
+@settings(SETTINGS, max_examples=100)
+@given(st.sampled_from(range(len(_SHAPES))), st.lists(values, min_size=4, max_size=4), st.randoms())
+def test_a_call_naming_every_parameter_gives_the_key_inspect_and_the_canonicaliser_give(
+    shape: int, vals: list[Any], rnd: Any
+) -> None:
+    # The shape the binder and the builder take without binding: every parameter by keyword.
+    fn, options = _SHAPES[shape]
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return
+    names = [p.name for p in params]
+    rnd.shuffle(names)
+    kw = {name: vals[i] for i, name in enumerate(names)}
+    builder = KeyBuilder(fn, namespace="t", **options)
+    expected = _reference_key(fn, options, (), kw)
+    assert builder.key((), dict(kw)) == expected
+    assert builder.explain((), dict(kw))["key"] == expected
+    positional = tuple(kw[p.name] for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+    rest = {p.name: kw[p.name] for p in params if p.kind is p.KEYWORD_ONLY}
+    assert builder.key(positional, rest) == expected
