@@ -131,7 +131,9 @@ class Chain:
         the entry is in a tier below one that missed it, which :meth:`get` copies up)."""
         first = True
         for tier in self.tiers:
-            if tier.breaker.opened_at is not None or tier.is_behind(key):
+            if tier.breaker.opened_at is not None or (
+                (tier.behind or tier.behind_prefixes) and tier.is_behind(key)
+            ):
                 return None  # a probe, a skipped tier, a copy older than a store: get() decides
             try:
                 data = tier.backend.get_nowait(key)
