@@ -131,7 +131,8 @@ class FileBackend(Backend):
             if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"FileBackend {option} must be an integer >= 1, not {value!r}")
         self.directory = Path(directory).expanduser()
-        self._root = os.fspath(self.directory)  # joined with a shard on every read: a str
+        # Every read names a shard: ``self._shard_prefix + name[:2]`` (os.path.join costs more).
+        self._shard_prefix = os.path.join(self.directory, "")
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes
         self.name = name
@@ -164,7 +165,7 @@ class FileBackend(Backend):
         raw = _encode_key(key)
         name = _name(raw)
         try:
-            shard = os.open(os.path.join(self._root, name[:2]), _SHARD_FLAGS)
+            shard = os.open(self._shard_prefix + name[:2], _SHARD_FLAGS)
         except OSError as exc:
             _absent(exc)
             return None
@@ -235,7 +236,7 @@ class FileBackend(Backend):
     async def delete(self, key: str) -> bool:
         name = _name(_encode_key(key))
         try:
-            shard = os.open(os.path.join(self._root, name[:2]), _SHARD_FLAGS)
+            shard = os.open(self._shard_prefix + name[:2], _SHARD_FLAGS)
         except OSError as exc:
             _absent(exc)
             return False
