@@ -74,6 +74,8 @@ class AICache:
         self.config = config or get_config()
         self.namespace = check_name("namespace", namespace or self.config.namespace)
         self.secret = self.config.secret
+        self._previous = self.config.secret_previous
+        self._limit = self.config.max_entry_bytes
         #: Record mode: every stored entry keeps the request that made it.
         self.recording = self.config.mode == "record"
         self.replaying = self.config.mode == "replay"
@@ -227,17 +229,16 @@ class AICache:
         found = self.chain.peek(key)
         if found is None:
             return None
-        if found.tier is None:
+        data, tier = found
+        if data is None:
             return MISS
-        if found.missed:
-            return None
         try:
-            value, entry = self._open(key, found.data)  # type: ignore[arg-type]
+            value, entry = self._open(key, data)
         except Exception:  # lookup() deletes or keeps it, and says why
             return None
         if freshness(entry, _clock.now()) is not Freshness.FRESH:
             return None
-        self._served(key, value, entry, found.tier, label, False, len(found.data or b""))
+        self._served(key, value, entry, tier, label, False, len(data))
         return (value,)
 
     async def lookup(
@@ -260,14 +261,8 @@ class AICache:
 
     def _open(self, key: str, data: bytes) -> tuple[Any, Entry]:
         """``(value, entry)`` of stored bytes; raises if they cannot be served."""
-        entry = decode(
-            key,
-            data,
-            self.secret,
-            previous=self.config.secret_previous,
-            limit=self.config.max_entry_bytes,
-        )
-        return load_value(entry.tag, entry.payload), entry
+        entry = decode(key, data, self.secret, previous=self._previous, limit=self._limit)
+        return entry.payload if entry.tag is None else load_value(entry.tag, entry.payload), entry
 
     async def _read(
         self, key: str, label: _stats.Label, tiers: Sequence[Tier] | None = None
@@ -306,9 +301,11 @@ class AICache:
         size: int,
     ) -> None:
         """Count a hit and remember where ``value`` (``size`` bytes stored) came from."""
-        name = tier.name if tier else "?"
-        _stats.hit(label, name, entry.cost, entry.duration, _tokens(entry), stale=stale)
-        remember(value, key, name, entry.created, entry.cost, stale=stale, size=size)
+        name = tier.backend.name if tier else "?"
+        cost = entry.cost
+        tokens = _tokens(entry) if entry.usage else None
+        _stats.hit(label, name, cost, entry.duration, tokens, stale=stale)
+        remember(value, key, name, entry.created, cost, stale=stale, size=size)
 
     async def _discard(self, key: str, tier: Tier, label: _stats.Label, exc: Exception) -> None:
         """An entry that cannot be served: unknown type (kept), or bad (counted and deleted)."""

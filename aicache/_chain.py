@@ -85,6 +85,7 @@ class Lookup:
 
 
 _NOTHING = Lookup(None, None)
+_ABSENT: tuple[None, None] = (None, None)
 
 
 class Chain:
@@ -123,24 +124,28 @@ class Chain:
             del reads[key]
             shared.set_result(found)
 
-    def peek(self, key: str) -> Lookup | None:
-        """:meth:`get` without suspending: ``None`` when a tier could answer only after an
-        ``await`` (a remote tier, a large file) or failed; the caller then awaits :meth:`get`,
-        which also records the failure."""
-        missed: tuple[Tier, ...] = ()
+    def peek(self, key: str) -> tuple[bytes, Tier] | tuple[None, None] | None:
+        """:meth:`get` without suspending: ``(data, tier)`` when the first tier holds ``key``,
+        ``(None, None)`` when every tier answered at once and none holds it, ``None`` when only
+        :meth:`get` can tell (a tier that would await, failed, is open or behind on ``key``; or
+        the entry is in a tier below one that missed it, which :meth:`get` copies up)."""
+        first = True
         for tier in self.tiers:
-            if not tier.breaker.closed or tier.is_behind(key):
+            if tier.breaker.opened_at is not None or (
+                (tier.behind or tier.behind_prefixes) and tier.is_behind(key)
+            ):
                 return None  # a probe, a skipped tier, a copy older than a store: get() decides
             try:
                 data = tier.backend.get_nowait(key)
             except Exception:
+                return None  # get() records the failure
+            if data is None:
+                first = False
+                continue
+            if data is WOULD_BLOCK or not first:
                 return None
-            if data is WOULD_BLOCK:
-                return None
-            if data is not None:
-                return Lookup(data, tier, missed)
-            missed += (tier,)
-        return Lookup(None, None, missed)
+            return data, tier
+        return _ABSENT
 
     async def _get(self, key: str, tiers: Sequence[Tier]) -> Lookup:
         missed: tuple[Tier, ...] = ()

@@ -275,9 +275,14 @@ class SyncCachedFunction(_Cached[P, R]):
             builder, policy = setup.builder, setup.policy
         else:
             builder, policy = setup.builder_for(over), setup.policy_for(over)
+        key = builder.key(args, kwargs)
+        if not bypass and switches()[0]:  # served here: no closure, no call below
+            peeked = cache.peek(key, policy.label)  # type: ignore[union-attr]
+            if peeked:
+                return peeked[0]  # type: ignore[no-any-return]
         result: R = _sync.call(
             cache,
-            builder.key(args, kwargs),
+            key,
             lambda: setup.fn(*args, **kwargs),
             policy,  # type: ignore[arg-type]
             bypass=bypass,

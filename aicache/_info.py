@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import sys
 import weakref
-from collections import OrderedDict
+from collections import deque
 from typing import Any, NamedTuple
 
 from . import _clock
@@ -17,7 +15,7 @@ _LIMIT = 512
 #: The most bytes of returned values kept alive for ``cache_info`` (by their stored size).
 _MAX_HELD = 32 * 1024 * 1024
 # Plain scalars are shared objects (None, True, small ints, interned strings): nothing to attach.
-_UNTRACKED = (type(None), bool, int, float, str, bytes)
+_UNTRACKED = frozenset({type(None), bool, int, float, str, bytes})
 
 
 class CacheInfo(NamedTuple):
@@ -34,22 +32,14 @@ class CacheInfo(NamedTuple):
 
 _Record = tuple[Any, int, bool, str | None, float, float | None, str, bool, bool]
 
-# id() -> (holder, size, hit, tier, created, saved_usd, key, stale, coalesced), from remember().
-# The holder is a weak reference when the value's type allows one (models, most objects): it
-# keeps nothing alive, and the record goes when the value does. A dict or a list cannot be
-# referred to weakly, so it is held (which keeps its id from being reused while listed), and
-# counted by its stored size: the oldest go first past _LIMIT records or _MAX_HELD bytes. A plain
-# tuple, private to this module, and the CacheInfo built only when asked for: this is the hit path.
-_recent: OrderedDict[int, _Record] = OrderedDict()
+# (holder, size, hit, tier, created, saved_usd, key, stale, coalesced), newest last, from
+# remember(). The holder is a weak reference when the value's type allows one (models, most
+# objects): it keeps nothing alive. A dict or a list cannot be referred to weakly, so it is held,
+# and counted by its stored size: the oldest go first past _LIMIT records or _MAX_HELD bytes.
+# Records are found by identity, newest first, only when cache_info() asks (usually for the
+# result just returned: the newest): a hit pays an append and no index, no callback, no CacheInfo.
+_recent: deque[_Record] = deque()
 _held = 0
-
-
-def _forget(ident: int, ref: weakref.ref[Any]) -> None:
-    """A weakly held value died: its record goes (before its id can be reused)."""
-    found = _recent.get(ident)
-    if found is not None and found[0] is ref:
-        with contextlib.suppress(KeyError):
-            del _recent[ident]
 
 
 def remember(
@@ -72,23 +62,20 @@ def remember(
     kind = type(value)
     if kind in _UNTRACKED:
         return
-    ident = id(value)
     if kind.__weakrefoffset__:
-        holder: Any = weakref.ref(value, functools.partial(_forget, ident))
+        holder: Any = weakref.ref(value)
         size = 0
     else:
         holder = value
         if size < 0:
             size = sys.getsizeof(value)
-    old = _recent.pop(ident, None)
-    if old is not None:
-        _held -= old[1]
-    _recent[ident] = (holder, size, hit, tier, created, saved_usd, key, stale, coalesced)
+    recent = _recent
+    recent.append((holder, size, hit, tier, created, saved_usd, key, stale, coalesced))
     _held += size
-    while len(_recent) > _LIMIT or _held > _MAX_HELD:
+    while len(recent) > _LIMIT or _held > _MAX_HELD:
         try:  # another thread may have evicted it first
-            _held -= _recent.popitem(last=False)[1][1]
-        except KeyError:
+            _held -= recent.popleft()[1]
+        except IndexError:
             break
 
 
@@ -98,12 +85,24 @@ def cache_info(value: Any) -> CacheInfo | None:
     ``None`` for an object aicache never returned, for scalars (``None``, numbers, strings) and
     for values older than the last few hundred results.
     """
-    found = _recent.get(id(value))
+    if type(value) in _UNTRACKED:
+        return None
+    try:
+        found = _find(value, _recent)
+    except RuntimeError:  # another thread appended meanwhile: look through a copy
+        found = _find(value, _recent.copy())
     if found is None:
         return None
-    holder, _, hit, tier, created, saved, key, stale, coalesced = found
-    if (holder() if type(holder) is weakref.ref else holder) is not value:
-        return None
+    _, _, hit, tier, created, saved, key, stale, coalesced = found
     return CacheInfo(
         hit, tier, max(0.0, _clock.now() - created), saved if hit else 0.0, key, stale, coalesced
     )
+
+
+def _find(value: Any, records: deque[_Record]) -> _Record | None:
+    """The newest record of ``value`` itself (by identity, never by equality)."""
+    for found in reversed(records):
+        holder = found[0]
+        if holder is value or (type(holder) is weakref.ref and holder() is value):
+            return found
+    return None

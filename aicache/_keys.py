@@ -243,25 +243,36 @@ def canonical_bytes(
     floats are rounded, the document is canonicalised in Python first.
     """
     if round_floats is None:
-        try:
-            out = orjson.dumps(document, default=canonical, option=_FAST_OPTS)
-        except (TypeError, orjson.JSONEncodeError):
-            pass
-        else:
-            if len(out) > _SEARCH_LIMIT:
-                if _finite(document):
-                    return out
-            elif b"null" not in out:
-                return out
-            else:
-                nones = sum(v is None for v in document.values()) if type(document) is dict else 0
-                if out.count(b"null") == nones + (document is None) or _finite(document):
-                    return out  # a None or a "null" in a text deeper down: still no NaN/Inf
+        out = _direct(document)
+        if out is not None:
+            return out
     if path is None and type(document) is dict:
         # The same document canonical() builds for a dict with str keys, named per argument.
         named = {name: _bounded(v, name, round_floats) for name, v in document.items()}
         return orjson.dumps(named, option=_SORT)
     return orjson.dumps(_bounded(document, path or "value", round_floats), option=_SORT)
+
+
+#: ``null`` in canonical bytes: searched with ``re``, which skips through text faster than
+#: ``bytes.find`` (measured: 0.5 against 0.9 µs in a 1.7 KB chat request).
+_NULL = re.compile(b"null")
+
+
+def _direct(document: Any) -> bytes | None:
+    """orjson's bytes of ``document`` when they are exactly the canonical ones, else ``None``
+    (see :func:`canonical_bytes`)."""
+    try:
+        out = orjson.dumps(document, default=canonical, option=_FAST_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    if len(out) > _SEARCH_LIMIT:
+        return out if _finite(document) else None
+    if _NULL.search(out) is None:
+        return out
+    nones = sum(v is None for v in document.values()) if type(document) is dict else 0
+    if out.count(b"null") == nones + (document is None) or _finite(document):
+        return out  # a None or a "null" in a text deeper down: still no NaN/Inf
+    return None
 
 
 def _bounded(value: Any, path: str, digits: int | None) -> Any:
@@ -342,8 +353,17 @@ class ArgumentBinder:
         self.keyword = frozenset(p.name for p in params if p.kind != p.POSITIONAL_ONLY)
         self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
         self.count = len(params)
+        #: Every parameter's name, when each may be passed by keyword: a call that names them
+        #: all binds to its keywords as they are.
+        self.every = (
+            frozenset(p.name for p in params)
+            if self.simple and len(self.keyword) == self.count
+            else None
+        )
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not args and kwargs.keys() == self.every:
+            return dict(kwargs)
         if self.simple and len(args) <= len(self.positional):
             bound = dict(self.defaults)
             bound.update(zip(self.positional, args, strict=False))
@@ -407,6 +427,8 @@ class KeyBuilder:
         self.round_floats = round_floats
         self.key_fn = key
         self.prefix = f"{KEY_PREFIX}:{self.namespace}:{self.function}:"
+        # A call naming every parameter by keyword is its own document: nothing to bind or drop.
+        self._whole = self._binder.every if key is None and not self.ignore else None
         hashed = name or [getattr(fn, "__module__", None) or "?", fn.__qualname__]
         self._hasher = hashlib.sha256(_header(self.namespace, hashed))
 
@@ -431,8 +453,11 @@ class KeyBuilder:
         return bound
 
     def key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        whole = not args and kwargs.keys() == self._whole
+        document = kwargs if whole else self.arguments(args, kwargs)
+        out = _direct(document) if self.round_floats is None else None
         hasher = self._hasher.copy()
-        hasher.update(self.canonical_bytes(self.arguments(args, kwargs)))
+        hasher.update(self.canonical_bytes(document) if out is None else out)
         return self.prefix + hasher.hexdigest()
 
     def canonical_bytes(self, document: Any) -> bytes:

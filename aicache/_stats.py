@@ -205,7 +205,7 @@ def hit(
     stale: bool = False,
 ) -> None:
     for s in _current.get().lineage:
-        c = s.counters(label)
+        c = s._by_label.get(label) or s.counters(label)  # the hit path: one lookup
         c.hits += 1
         c.hits_by_tier[tier] = c.hits_by_tier.get(tier, 0) + 1
         c.time_saved_s += seconds

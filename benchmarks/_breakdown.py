@@ -70,6 +70,16 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
         ),
         ("9 AICache.call (8 + switches)", partial(cache.call, key, thunk, policy), True),
         ("10 @ai_cached call (1 + 9 + wrapper)", partial(fn, **req), True),
+        (
+            "11 Chain.peek (the no-await read: breaker + tier)",
+            partial(cache.chain.peek, key),
+            False,
+        ),
+        (
+            "12 AICache.peek (11 + 4-7 + freshness: what a memory hit runs)",
+            partial(cache.peek, key, policy.label),
+            False,
+        ),
     ]
     samples = await measure(
         [Contender(name, f, is_async) for name, f, is_async in stages],

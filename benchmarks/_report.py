@@ -509,7 +509,8 @@ def render(r: Results, chart: str | None) -> str:
             "## Where an aicache memory hit spends its time",
             "",
             "Each step of the hit path timed alone (same interleaving). Steps 3-7 are inside 8, "
-            "8 is inside 9, and 1 and 9 are inside 10.",
+            "8 is inside 9, and 1 and 9 are inside 10. A memory hit runs 1, then 12 (which calls "
+            "11, then 4-7): 8 and 9 are the path of a hit that has to await.",
             "",
             _breakdown_table(r),
             "",

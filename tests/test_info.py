@@ -186,3 +186,40 @@ async def test_a_value_reread_from_a_lower_tier_after_a_tampered_entry_is_a_hit(
     again = await answer("x")  # the back-fill put a good entry into Redis
     assert cache_info(again).tier == "redis"  # type: ignore[union-attr]
     await raw.aclose()
+
+
+def test_cache_info_answers_while_other_threads_remember_results() -> None:
+    import sys
+    import threading
+    import time
+
+    from aicache._info import remember
+
+    kept = {"kept": True}
+    stop = threading.Event()
+    remembered = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            remember({"churn": n}, "churn", "memory", 0.0, None, size=10)
+            n += 1
+            if n == 600:
+                remembered.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads in the middle of the lookups
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        assert remembered.wait(10)
+        end = time.monotonic() + 0.3
+        while time.monotonic() < end:
+            remember(kept, "kept", "memory", 0.0, None, size=10)
+            info = cache_info(kept)
+            assert info is None or info.key == "kept"
+            assert cache_info({"never": "returned"}) is None  # a look through every record
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(interval)

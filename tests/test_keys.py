@@ -6,6 +6,8 @@ import copy
 import dataclasses
 import enum
 import functools
+import hashlib
+import inspect
 import json
 import math
 import os
@@ -584,3 +586,117 @@ def test_explain_shows_why_two_calls_missed() -> None:
     other = classify.cache.explain({"tempo": None})["arguments"]
     assert one != other
     assert one["features"]["tempo"] == {"\x00float": "nan"}
+
+
+# -- the binder's fast paths against inspect ----------------------------------------------------
+
+
+def _plain(a: Any, b: Any = 2, c: Any = None) -> None: ...
+
+
+def _keyword_only(a: Any, *, b: Any, c: Any = 3.5) -> None: ...
+
+
+def _positional_only(a: Any, b: Any, /, c: Any = "c") -> None: ...
+
+
+def _variadic(a: Any, /, b: Any = 1, *args: Any, c: Any, d: Any = 4, **kw: Any) -> None: ...
+
+
+class _Owner:
+    def method(self, x: Any, y: Any = 1.5) -> None: ...
+
+
+_SHAPES: list[tuple[Any, dict[str, Any]]] = [
+    (_plain, {}),
+    (_plain, {"ignore": ("b",)}),
+    (_plain, {"round_floats": 2}),
+    (_keyword_only, {}),
+    (_keyword_only, {"ignore": ("c",)}),
+    (_positional_only, {}),
+    (_variadic, {}),
+    (_Owner.method, {}),
+    (_plain, {"key": lambda a, b=2, c=None: [c, a]}),
+]
+
+
+def _reference_key(fn: Any, options: dict[str, Any], args: tuple[Any, ...], kw: Any) -> str:
+    """The key written out the slow way: ``inspect`` binding, the canonicaliser, then the
+    documented header (a change here would orphan every stored entry)."""
+    if options.get("key") is not None:
+        document = options["key"](*args, **kw)
+    else:
+        bound = inspect.signature(fn).bind(*args, **kw)
+        bound.apply_defaults()
+        document = dict(bound.arguments)
+        for name in (*options.get("ignore", ()), "self"):
+            document.pop(name, None)
+    name = [fn.__module__, fn.__qualname__]
+    header = orjson.dumps({"v": 1, "ns": "t", "fn": name}, option=orjson.OPT_SORT_KEYS)
+    body = header[:-1] + b',"args":' + slow_bytes(document, options.get("round_floats"))
+    return f"{KEY_PREFIX}:t:{fn.__module__}.{fn.__qualname__}:{hashlib.sha256(body).hexdigest()}"
+
+
+@settings(SETTINGS, max_examples=200)
+@given(
+    st.sampled_from(range(len(_SHAPES))),
+    st.lists(values, min_size=5, max_size=5),
+    st.integers(0, 4),
+    st.lists(st.booleans(), min_size=5, max_size=5),
+    st.randoms(),
+)
+def test_every_binding_path_gives_the_key_inspect_and_the_canonicaliser_give(
+    shape: int, vals: list[Any], positional: int, named: list[bool], rnd: Any
+) -> None:
+    fn, options = _SHAPES[shape]
+    params = list(inspect.signature(fn).parameters.values())
+    args: list[Any] = []
+    kw: dict[str, Any] = {}
+    for i, p in enumerate(params):
+        value = vals[i % len(vals)]
+        if p.kind is p.VAR_POSITIONAL:
+            args += vals[: positional % 3] if len(args) == i else []
+        elif p.kind is p.VAR_KEYWORD:
+            kw.update({"extra": value} if named[i % 5] else {})
+        elif p.kind is p.POSITIONAL_ONLY or (
+            p.kind is p.POSITIONAL_OR_KEYWORD and i < positional and len(args) == i
+        ):
+            if p.default is p.empty or named[i % 5]:
+                args.append(value)
+        elif p.default is p.empty or named[i % 5]:
+            kw[p.name] = value
+    items = list(kw.items())
+    rnd.shuffle(items)
+    kw = dict(items)
+    builder = KeyBuilder(fn, namespace="t", **options)
+    try:
+        expected = _reference_key(fn, options, tuple(args), kw)
+    except TypeError:  # a call that does not fit: the builder raises too
+        with pytest.raises(TypeError):
+            builder.key(tuple(args), kw)
+        return
+    given_kw = dict(kw)
+    assert builder.key(tuple(args), kw) == expected
+    assert kw == given_kw  # the caller's keywords are left as they were
+
+
+@settings(SETTINGS, max_examples=100)
+@given(st.sampled_from(range(len(_SHAPES))), st.lists(values, min_size=4, max_size=4), st.randoms())
+def test_a_call_naming_every_parameter_gives_the_key_inspect_and_the_canonicaliser_give(
+    shape: int, vals: list[Any], rnd: Any
+) -> None:
+    # The shape the binder and the builder take without binding: every parameter by keyword.
+    fn, options = _SHAPES[shape]
+    params = list(inspect.signature(fn).parameters.values())
+    if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return
+    names = [p.name for p in params]
+    rnd.shuffle(names)
+    kw = {name: vals[i] for i, name in enumerate(names)}
+    builder = KeyBuilder(fn, namespace="t", **options)
+    expected = _reference_key(fn, options, (), kw)
+    assert builder.key((), dict(kw)) == expected
+    assert builder.explain((), dict(kw))["key"] == expected
+    positional = tuple(kw[p.name] for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
+    rest = {p.name: kw[p.name] for p in params if p.kind is p.KEYWORD_ONLY}
+    assert builder.key(positional, rest) == expected

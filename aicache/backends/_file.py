@@ -131,6 +131,8 @@ class FileBackend(Backend):
             if isinstance(value, bool) or not (isinstance(value, int) and value >= 1):
                 raise ConfigError(f"FileBackend {option} must be an integer >= 1, not {value!r}")
         self.directory = Path(directory).expanduser()
+        # Every read names a shard: ``self._shard_prefix + name[:2]`` (os.path.join costs more).
+        self._shard_prefix = os.path.join(self.directory, "")
         self.max_bytes = max_bytes
         self.max_entry_bytes = max_entry_bytes
         self.name = name
@@ -163,7 +165,7 @@ class FileBackend(Backend):
         raw = _encode_key(key)
         name = _name(raw)
         try:
-            shard = os.open(os.path.join(self.directory, name[:2]), _SHARD_FLAGS)
+            shard = os.open(self._shard_prefix + name[:2], _SHARD_FLAGS)
         except OSError as exc:
             _absent(exc)
             return None
@@ -180,7 +182,11 @@ class FileBackend(Backend):
                     return None  # not an entry of ours: left alone, replaced by the next store
                 if inline is not None and st.st_size > inline:
                     return WOULD_BLOCK
-                data = _read(fd, st.st_size + 1)  # one more byte reveals a file that grew
+                # One more byte than fstat saw reveals a file that grew; the whole of it in one
+                # call is its end (a second call would only confirm it).
+                data = os.read(fd, st.st_size + 1)
+                if len(data) < st.st_size:  # a short read
+                    data += _read(fd, st.st_size + 1 - len(data))
             finally:
                 os.close(fd)
             found = _parse(data, raw)
@@ -230,7 +236,7 @@ class FileBackend(Backend):
     async def delete(self, key: str) -> bool:
         name = _name(_encode_key(key))
         try:
-            shard = os.open(os.path.join(self.directory, name[:2]), _SHARD_FLAGS)
+            shard = os.open(self._shard_prefix + name[:2], _SHARD_FLAGS)
         except OSError as exc:
             _absent(exc)
             return False
