@@ -4,7 +4,9 @@ by bytes.
 An own structure rather than cachetools' TLRU: ~146 bytes of bookkeeping per entry against ~340
 (a timer heap, an item object and a size table per entry), which keeps the tier within 1.2x of the
 bytes it stores at a million entries (see the benchmarks' ``hot`` family). Expired entries are
-dropped when read, when their room is needed, or on a sweep by :meth:`MemoryBackend.keys`.
+dropped when read, by :meth:`MemoryBackend.keys`, or by a sweep when a full tier needs room: only
+once an entry can have expired, and at most once per inserts numbering an eighth of the tier
+(a sweep walks every entry; between sweeps the least recently used make room).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ._base import Backend
 __all__ = ["MemoryBackend"]
 
 _FOREVER = float("inf")
+_FIRST_SWEEP = 1 << 62
 
 
 class MemoryBackend(Backend):
@@ -41,6 +44,12 @@ class MemoryBackend(Backend):
         self.max_bytes = max_bytes
         self._data: OrderedDict[str, tuple[bytes, float]] = OrderedDict()  # oldest use first
         self._bytes = 0
+        # The earliest expiry stored since the last sweep: a full tier sweeps for expired entries
+        # only once one can have expired, so an insert into a full tier is not a walk of it all.
+        self._soonest = _FOREVER
+        # Inserts into a full tier since its last sweep: a sweep walks every entry, so the next one
+        # waits for an eighth of them (meanwhile the least recently used make room, as always).
+        self._full_inserts = _FIRST_SWEEP
         # Worker threads (a sync client wrapper, a to_thread sweep) may share the tier.
         self._lock = threading.Lock()
 
@@ -68,18 +77,32 @@ class MemoryBackend(Backend):
                 return  # not storable here: at least the value it replaces is gone
             data = self._data
             if len(data) >= self.max_entries or self._bytes + len(value) > self.max_bytes:
-                self._expire()
+                self._full_inserts += 1
+                if self._full_inserts > len(data) // 8:
+                    self._expire()
             while data and (
                 len(data) >= self.max_entries or self._bytes + len(value) > self.max_bytes
             ):
                 self._bytes -= len(data.popitem(last=False)[1][0])
             data[key] = (value, expires)
             self._bytes += len(value)
+            if expires < self._soonest:
+                self._soonest = expires
 
     def _expire(self) -> None:
+        """Drop the expired entries, if any can have expired since the last sweep."""
         now = _clock.now()
-        for key in [k for k, (_, expires) in self._data.items() if expires <= now]:
-            self._bytes -= len(self._data.pop(key)[0])
+        if self._soonest > now:
+            return
+        self._full_inserts = 0
+        soonest = _FOREVER
+        for key, (value, expires) in list(self._data.items()):
+            if expires <= now:
+                self._bytes -= len(value)
+                del self._data[key]
+            elif expires < soonest:
+                soonest = expires
+        self._soonest = soonest
 
     async def delete(self, key: str) -> bool:
         with self._lock:
