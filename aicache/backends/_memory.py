@@ -33,6 +33,7 @@ class MemoryBackend(Backend):
 
     name = "memory"
     local = True
+    same_bytes = True
 
     def __init__(self, max_entries: int = 10_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         if max_entries < 1 or max_bytes < 1:
