@@ -185,16 +185,20 @@ class AICache:
         bypass: bool = False,
         request: Any = None,
         refresh: Callable[[], Awaitable[Any]] | None = None,
+        peeked: tuple[Any] | tuple[()] | None = _UNSET,
     ) -> Any:
         """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
         what it returns. ``bypass`` skips the lookup and refreshes the stored entry. ``request``
         (record mode) is kept with the entry: what the call asked, for review. ``refresh``
-        (default ``fn``) makes the call that refreshes a stale entry in the background."""
+        (default ``fn``) makes the call that refreshes a stale entry in the background.
+        ``peeked``: what the caller's own :meth:`peek` of ``key`` answered (:data:`MISS` or
+        ``None``), with nothing awaited since; it is not asked again."""
         read, write = switches()
         if bypass or not read:
             self.replay_miss(key, policy.label, request)
             return await self._join(key, fn, policy, write, fresh=True, request=request)
-        peeked = self.peek(key, policy.label)
+        if peeked is _UNSET:
+            peeked = self.peek(key, policy.label)
         if peeked:
             return peeked[0]
         flight = self.flights.get(key)
