@@ -265,8 +265,8 @@ class AICache:
                     self._keep_opened(key, data, entry)
         except Exception:  # lookup() deletes or keeps it, and says why
             return None
-        if freshness(entry, _clock.now()) is not Freshness.FRESH:
-            return None
+        if entry.expires is not None and _clock.now() >= entry.expires:
+            return None  # stale or expired (freshness()): lookup() decides
         self._served(key, value, entry, tier, label, False, len(data))
         return (value,)
 
