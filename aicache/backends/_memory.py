@@ -70,7 +70,7 @@ class MemoryBackend(Backend):
                     del data[key]
                     self._bytes -= len(found[0])
             return None
-        try:
+        try:  # noqa: SIM105 (contextlib.suppress would cost a context manager per hit)
             data.move_to_end(key)
         except KeyError:
             pass
