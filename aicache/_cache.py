@@ -8,6 +8,7 @@ directly with keys made of plain parts. It drives the pieces and counts what hap
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -279,17 +280,7 @@ class AICache:
         opened = self._opened
         if len(opened) >= _OPENED:
             opened.clear()
-        header = Entry(
-            None,
-            entry.tag,
-            entry.created,
-            entry.expires,
-            entry.stale_until,
-            entry.duration,
-            entry.cost,
-            entry.usage,
-        )
-        opened[key] = (data, header, at)
+        opened[key] = (data, dataclasses.replace(entry, payload=None), at)
 
     async def lookup(
         self, key: str, label: _stats.Label, *, allow_stale: bool
