@@ -8,6 +8,7 @@ directly with keys made of plain parts. It drives the pieces and counts what hap
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -20,7 +21,16 @@ from ._chain import Chain, Lookup, Tier
 from ._codecs import UnknownType, UnstorableResult, dump_value, load_value
 from ._config import CacheConfig, get_config
 from ._controls import overrides, switches
-from ._envelope import BadEntry, Entry, EntryTooLarge, TamperedEntry, decode, encode
+from ._envelope import (
+    BadEntry,
+    Entry,
+    EntryTooLarge,
+    TamperedEntry,
+    decode,
+    encode,
+    payload_at,
+    reload,
+)
 from ._errors import ReplayMiss
 from ._flight import Flight, Flights, Outcome
 from ._info import remember
@@ -45,6 +55,9 @@ __all__ = ["MISS", "AICache"]
 _NO_COST: Cost = (None, None)
 _MANUAL: _stats.Label = ("manual", "", "")
 _UNSET: Any = object()
+#: Entries :meth:`AICache.peek` keeps opened (their bytes held: at most this many times
+#: ``COMPRESS_OVER``, 16 KB, beyond what the tiers hold); past that it starts afresh.
+_OPENED = 512
 #: :meth:`AICache.peek`: every tier answered at once, and none holds the key.
 MISS: tuple[()] = ()
 
@@ -83,6 +96,10 @@ class AICache:
         self.wants_request = self.recording or self.replaying
         self.chain = Chain(build_backends(backend, self.config), self.config.cooldown)
         self.flights = Flights()
+        # key -> (bytes, their entry without its payload, where the body starts): bytes a tier
+        # hands back as the same object (memory) were decoded and checked once, under this
+        # cache's secret; a hit of them only parses the body again, for a fresh copy.
+        self._opened: dict[str, tuple[bytes, Entry, int]] = {}
         # (tier, its leases): found on the first call with lock=True; None when no tier lends any
         self._leases: tuple[Tier, Leases] | None = _UNSET
         _fleet.start()
@@ -169,16 +186,20 @@ class AICache:
         bypass: bool = False,
         request: Any = None,
         refresh: Callable[[], Awaitable[Any]] | None = None,
+        peeked: tuple[Any] | tuple[()] | None = _UNSET,
     ) -> Any:
         """Serve ``key`` from the tiers, or run ``fn`` once for all concurrent callers and store
         what it returns. ``bypass`` skips the lookup and refreshes the stored entry. ``request``
         (record mode) is kept with the entry: what the call asked, for review. ``refresh``
-        (default ``fn``) makes the call that refreshes a stale entry in the background."""
+        (default ``fn``) makes the call that refreshes a stale entry in the background.
+        ``peeked``: what the caller's own :meth:`peek` of ``key`` answered (:data:`MISS` or
+        ``None``), with nothing awaited since; it is not asked again."""
         read, write = switches()
         if bypass or not read:
             self.replay_miss(key, policy.label, request)
             return await self._join(key, fn, policy, write, fresh=True, request=request)
-        peeked = self.peek(key, policy.label)
+        if peeked is _UNSET:
+            peeked = self.peek(key, policy.label)
         if peeked:
             return peeked[0]
         flight = self.flights.get(key)
@@ -232,14 +253,34 @@ class AICache:
         data, tier = found
         if data is None:
             return MISS
+        opened = self._opened.get(key)
         try:
-            value, entry = self._open(key, data)
+            if opened is not None and opened[0] is data:
+                entry = opened[1]
+                value = reload(data, opened[2])
+                if entry.tag is not None:
+                    value = load_value(entry.tag, value)
+            else:
+                value, entry = self._open(key, data)
+                if tier is not None and tier.backend.same_bytes:
+                    self._keep_opened(key, data, entry)
         except Exception:  # lookup() deletes or keeps it, and says why
             return None
-        if freshness(entry, _clock.now()) is not Freshness.FRESH:
-            return None
+        if entry.expires is not None and _clock.now() >= entry.expires:
+            return None  # stale or expired (freshness()): lookup() decides
         self._served(key, value, entry, tier, label, False, len(data))
         return (value,)
+
+    def _keep_opened(self, key: str, data: bytes, entry: Entry) -> None:
+        """Remember that ``data`` holds ``entry`` (see ``_opened``), when it is not compressed
+        and keeps no request."""
+        at = payload_at(data)
+        if at is None or entry.request is not None:
+            return
+        opened = self._opened
+        if len(opened) >= _OPENED:
+            opened.clear()
+        opened[key] = (data, dataclasses.replace(entry, payload=None), at)
 
     async def lookup(
         self, key: str, label: _stats.Label, *, allow_stale: bool

@@ -223,6 +223,7 @@ class CachedFunction(_Cached[P, R]):
         else:
             builder, policy = setup.builder_for(over), setup.policy_for(over)
         key = builder.key(args, kwargs)
+        peeked = None  # unused by call() when it skips the lookup
         if not bypass and switches()[0]:
             peeked = cache.peek(key, policy.label)  # type: ignore[union-attr]
             if peeked:
@@ -233,6 +234,7 @@ class CachedFunction(_Cached[P, R]):
             policy,  # type: ignore[arg-type]
             bypass=bypass,
             request=builder.explain(args, kwargs) if cache.wants_request else None,
+            peeked=peeked,
         )
         return result
 
@@ -287,6 +289,7 @@ class SyncCachedFunction(_Cached[P, R]):
             policy,  # type: ignore[arg-type]
             bypass=bypass,
             request=builder.explain(args, kwargs) if cache.wants_request else None,
+            peeked=True,
         )
         return result
 

@@ -31,6 +31,8 @@ __all__ = [
     "TamperedEntry",
     "decode",
     "encode",
+    "payload_at",
+    "reload",
 ]
 
 VERSION = 1
@@ -210,3 +212,20 @@ def decode(
     ):
         raise BadEntry("body does not have the fields of an entry")
     return Entry(payload, tag, created, expires, stale_until, duration, cost, usage, request)
+
+
+def payload_at(data: bytes) -> int | None:
+    """Where the body starts in stored bytes that are not compressed, for :func:`reload`;
+    ``None`` for a compressed entry (whose hit is dominated by inflating it anyway)."""
+    head = data[:_HEAD]
+    if head == _PLAIN:
+        return _HEAD
+    if head == _SIGNED:
+        return _HEAD + _MAC
+    return None
+
+
+def reload(data: bytes, at: int) -> Any:
+    """A fresh copy of the payload of ``data``, which :func:`decode` accepted (for this key and
+    secret) and whose body starts at ``at`` (:func:`payload_at`): parsed again, nothing else."""
+    return orjson.loads(data[at:])[8]

@@ -69,12 +69,15 @@ def call(
     *,
     bypass: bool = False,
     request: Any = None,
+    peeked: bool = False,
 ) -> T:
-    """:meth:`AICache.call` for a sync ``fn``, called on (and returning to) this thread."""
-    if not bypass and switches()[0]:
-        peeked = cache.peek(key, policy.label)
-        if peeked:
-            return peeked[0]  # type: ignore[no-any-return]
+    """:meth:`AICache.call` for a sync ``fn``, called on (and returning to) this thread.
+    ``peeked``: the caller has just peeked at ``key`` and was not served. Time passes while the
+    call is handed to aicache's loop, so :meth:`AICache.call` peeks there once more."""
+    if not peeked and not bypass and switches()[0]:
+        found = cache.peek(key, policy.label)
+        if found:
+            return found[0]  # type: ignore[no-any-return]
 
     async def refresh() -> Any:
         return await asyncio.to_thread(fn)

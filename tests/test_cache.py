@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, cache_control
+from aicache import AICache, CacheConfig, KeyBuildError, MemoryBackend, _cache, cache_control
 from aicache import stats as aistats
+from aicache._policy import Policy
 
 if TYPE_CHECKING:
     from conftest import Clock
@@ -130,3 +131,71 @@ async def test_cache_control_reaches_direct_gets_and_sets(cache: AICache) -> Non
     assert (await cache.get("k"), await cache.get("other")) == ("stored", None)
     snap = cache.get_stats()
     assert (snap["hits"], snap["misses"], snap["bypasses"], snap["stores"]) == (2, 1, 1, 1)
+
+
+# -- peek: a hit that awaits nothing, and the entries it keeps opened ---------------------------
+
+LABEL = ("fn", "", "")
+
+
+async def _stored(cache: AICache, key: str, value: object, **policy: float) -> None:
+    assert await cache.store(
+        key, value, Policy(LABEL, policy.pop("ttl", 60), **policy), 0.0, (0.01, None)
+    )
+
+
+async def test_peek_hands_out_a_fresh_copy_on_every_hit(cache: AICache) -> None:
+    await _stored(cache, "k", {"list": [1, 2]})
+    for _ in range(3):
+        found = cache.peek("k", LABEL)
+        assert found == ({"list": [1, 2]},)
+        found[0]["list"].append(3)
+    assert aistats.snapshot()["hits"] == 3
+
+
+async def test_peek_opens_an_entry_once(cache: AICache, monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded = []
+    decode = _cache.decode
+    monkeypatch.setattr(_cache, "decode", lambda *a, **k: decoded.append(a[0]) or decode(*a, **k))
+    await _stored(cache, "k", {"a": 1})
+    assert [cache.peek("k", LABEL) for _ in range(3)] == [({"a": 1},)] * 3
+    assert decoded == ["k"]
+
+
+async def test_peek_serves_the_entry_that_replaced_one_it_opened(cache: AICache) -> None:
+    await _stored(cache, "k", {"v": 1})
+    assert cache.peek("k", LABEL) == ({"v": 1},)
+    await _stored(cache, "k", {"v": 2})
+    assert cache.peek("k", LABEL) == ({"v": 2},)
+
+
+async def test_peek_of_an_opened_entry_stops_at_its_ttl(cache: AICache, clock: Clock) -> None:
+    await _stored(cache, "k", {"v": 1}, ttl=10, stale_ttl=100)
+    assert cache.peek("k", LABEL) == ({"v": 1},)
+    clock.advance(11)
+    assert cache.peek("k", LABEL) is None  # stale: lookup() serves it and starts a refresh
+    assert await cache.lookup("k", LABEL, allow_stale=True) == ({"v": 1}, True)
+
+
+async def test_caches_with_different_secrets_sharing_one_memory_tier() -> None:
+    memory = MemoryBackend()
+    a = AICache(CacheConfig(secret="secret-a"), backend=memory)
+    b = AICache(CacheConfig(secret="secret-b"), backend=memory)
+    try:
+        await _stored(a, "k", {"by": "a"})
+        assert a.peek("k", LABEL) == ({"by": "a"},)
+        assert b.peek("k", LABEL) is None  # not its signature: lookup() discards it
+        await _stored(b, "k", {"by": "b"})
+        assert b.peek("k", LABEL) == ({"by": "b"},)
+        assert a.peek("k", LABEL) is None
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_peek_keeps_a_bounded_number_of_entries_opened(cache: AICache) -> None:
+    for i in range(_cache._OPENED + 10):
+        await _stored(cache, f"k{i}", i)
+        assert cache.peek(f"k{i}", LABEL) == (i,)
+    assert 0 < len(cache._opened) <= _cache._OPENED
+    assert cache.peek("k0", LABEL) == (0,)

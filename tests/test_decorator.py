@@ -564,3 +564,40 @@ async def test_coalesced_callers_get_their_own_copy_even_when_nothing_is_stored(
         results = await asyncio.gather(*tasks)
     assert all(r == {"q": "same", "parts": [1]} for r in results)
     assert len({id(r) for r in results}) == 5
+
+
+def _count_peeks(monkeypatch: pytest.MonkeyPatch, cache: aicache.AICache) -> list[str]:
+    peeks: list[str] = []
+    peek = cache.peek
+
+    def counted(key: str, label: Any) -> Any:
+        peeks.append(key)
+        return peek(key, label)
+
+    monkeypatch.setattr(cache, "peek", counted)
+    return peeks
+
+
+async def test_a_miss_peeks_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    @ai_cached(backend="memory")
+    async def answer(x: int) -> dict[str, int]:
+        return {"x": x}
+
+    peeks = _count_peeks(monkeypatch, answer.cache._cache())
+    assert await answer(1) == {"x": 1}  # the call's own peek answers MISS: call() trusts it
+    assert len(peeks) == 1
+    assert await answer(1) == {"x": 1}
+    assert len(peeks) == 2
+    assert aistats.snapshot()["hits"] == 1
+
+
+def test_a_sync_miss_peeks_on_the_loop_only_once_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    @ai_cached(backend="memory")
+    def answer(x: int) -> dict[str, int]:
+        return {"x": x}
+
+    peeks = _count_peeks(monkeypatch, answer.cache._cache())
+    assert answer(1) == {"x": 1}  # this thread's peek, then the loop's (time has passed)
+    assert len(peeks) == 2
+    assert answer(1) == {"x": 1}
+    assert len(peeks) == 3

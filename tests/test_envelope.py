@@ -20,6 +20,8 @@ from aicache._envelope import (
     TamperedEntry,
     decode,
     encode,
+    payload_at,
+    reload,
 )
 
 SETTINGS = settings(
@@ -279,3 +281,23 @@ def test_an_entry_keeps_its_request_as_a_tenth_item() -> None:
     assert decode(KEY, data).request == asked
     assert decode(KEY, encode(KEY, Entry({"p": 1}))).request is None
     assert len(orjson.loads(encode(KEY, Entry({"p": 1}))[5:])) == 9  # as before without one
+
+
+@given(entry=entries, secret=st.sampled_from([None, SECRET]))
+@SETTINGS
+def test_reload_parses_the_payload_of_an_accepted_entry_again(
+    entry: Entry, secret: bytes | None
+) -> None:
+    data = encode(KEY, entry, secret)
+    at = payload_at(data)
+    assert at is not None
+    first = reload(data, at)
+    assert first == decode(KEY, data, secret).payload
+    if isinstance(first, dict | list) and first:
+        assert reload(data, at) is not first
+
+
+def test_a_compressed_entry_has_no_payload_offset() -> None:
+    big = Entry(payload="x" * (COMPRESS_OVER + 1))
+    assert payload_at(encode(KEY, big)) is None
+    assert payload_at(encode(KEY, big, SECRET)) is None

@@ -50,6 +50,9 @@ class Backend(ABC):
     #: True for a tier whose reads answer without waiting on a server (memory, local files).
     #: The chain shares one read of a key among concurrent callers only for remote tiers.
     local: bool = False
+    #: True for a tier whose ``get_nowait`` hands back the stored bytes object itself, the same
+    #: object until the entry changes (memory): a cache may keep what it decoded from them.
+    same_bytes: bool = False
 
     @abstractmethod
     async def get(self, key: str) -> bytes | None:

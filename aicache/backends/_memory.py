@@ -33,6 +33,7 @@ class MemoryBackend(Backend):
 
     name = "memory"
     local = True
+    same_bytes = True
 
     def __init__(self, max_entries: int = 10_000, max_bytes: int = 256 * 1024 * 1024) -> None:
         if max_entries < 1 or max_bytes < 1:
@@ -57,15 +58,23 @@ class MemoryBackend(Backend):
         return self.get_nowait(key)
 
     def get_nowait(self, key: str) -> bytes | None:
-        with self._lock:
-            found = self._data.get(key)
-            if found is None:
-                return None
-            if found[1] <= _clock.now():
-                self._bytes -= len(self._data.pop(key)[0])
-                return None
-            self._data.move_to_end(key)
-            return found[0]
+        # A hit takes no lock: each OrderedDict call is atomic under the GIL, and a store or an
+        # eviction that removes the key meanwhile only makes the move a no-op.
+        data = self._data
+        found = data.get(key)
+        if found is None:
+            return None
+        if found[1] <= _clock.now():
+            with self._lock:
+                if data.get(key) is found:
+                    del data[key]
+                    self._bytes -= len(found[0])
+            return None
+        try:  # noqa: SIM105 (contextlib.suppress would cost a context manager per hit)
+            data.move_to_end(key)
+        except KeyError:
+            pass
+        return found[0]
 
     async def set(self, key: str, value: bytes, ttl: float | None) -> None:
         expires = _FOREVER if ttl is None else _clock.now() + ttl

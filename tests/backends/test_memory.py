@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -227,3 +230,40 @@ async def test_after_a_sweep_the_least_recently_used_make_room_for_a_while(clock
     # One walk per two full inserts at most (an eighth of 16 entries), not one per insert.
     assert table.walks <= 40 // 2
     assert len(tier) == 16
+
+
+def test_threads_sharing_the_tier_keep_its_byte_count_exact() -> None:
+    # Hits take no lock: stores, evictions, expiries and deletes racing them on other threads
+    # must leave the tier's count of bytes equal to the bytes it holds.
+    tier = MemoryBackend(max_entries=20, max_bytes=400)
+    errors: list[BaseException] = []
+
+    async def work(seed: int) -> None:
+        for i in range(3000):
+            key = f"k{(i * 7 + seed) % 40}"
+            if i % 3 == 0:
+                await tier.set(key, b"x" * (i % 50), 0.00001 if i % 2 else None)
+            elif i % 11 == 0:
+                await tier.delete(key)
+            else:
+                tier.get_nowait(key)
+
+    def run(seed: int) -> None:
+        try:
+            asyncio.run(work(seed))
+        except BaseException as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert tier._bytes == sum(len(value) for value, _ in tier._data.values())
+    assert len(tier) <= 20
