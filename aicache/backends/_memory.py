@@ -126,7 +126,8 @@ class MemoryBackend(Backend):
         now = _clock.now()
         live = 0
         with self._lock:
-            for k in [k for k in self._data if k.startswith(prefix)]:
+            # list(): a snapshot taken in one call, as a lock-free hit may reorder the table.
+            for k in [k for k in list(self._data) if k.startswith(prefix)]:
                 value, expires = self._data.pop(k)
                 self._bytes -= len(value)
                 live += expires > now
@@ -135,7 +136,7 @@ class MemoryBackend(Backend):
     async def keys(self, prefix: str) -> AsyncIterator[str]:
         with self._lock:
             self._expire()
-            found = [k for k in self._data if k.startswith(prefix)]
+            found = [k for k in list(self._data) if k.startswith(prefix)]
         for k in found:
             yield k
 

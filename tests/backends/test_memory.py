@@ -267,3 +267,30 @@ def test_threads_sharing_the_tier_keep_its_byte_count_exact() -> None:
     assert errors == []
     assert tier._bytes == sum(len(value) for value, _ in tier._data.values())
     assert len(tier) <= 20
+
+
+async def test_clear_and_keys_while_other_threads_hit_the_tier() -> None:
+    # A hit takes no lock and moves its key to the end: walking the table itself while that
+    # happens raised "OrderedDict mutated during iteration" (27 of 30 rounds here).
+    tier = MemoryBackend(max_entries=100_000)
+    for i in range(50_000):
+        await tier.set(f"p:{i}", b"x", 100)
+    stop = threading.Event()
+
+    def hit() -> None:
+        while not stop.is_set():
+            for i in range(0, 50_000, 7):
+                tier.get_nowait(f"p:{i}")
+
+    readers = [threading.Thread(target=hit) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for _ in range(30):
+            assert await tier.clear("q:") == 0
+            assert await live_keys(tier, "q:") == set()
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert len(tier) == 50_000
