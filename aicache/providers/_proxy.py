@@ -401,7 +401,9 @@ class Binding:
         if peeked:  # a hit from a tier that answers at once: nothing awaited
             return self._finish(peeked[0], call, label)
         request = document if cache.wants_request else None
-        value = await cache.call(key, run, self._policy(label), bypass=bypass, request=request)
+        value = await cache.call(
+            key, run, self._policy(label), bypass=bypass, request=request, peeked=peeked
+        )
         return self._finish(value, call, label)
 
     def call_sync(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -195,3 +195,28 @@ async def test_concurrent_identical_calls_make_one_request_and_each_gets_its_own
     assert len({id(a) for a in answers}) == 5  # nobody can mutate another caller's answer
     stats = counters("anthropic.messages.create")
     assert (stats["misses"], stats["coalesced"], stats["hits"]) == (1, 4, 4)
+
+
+async def test_a_client_miss_peeks_once(
+    raw_anthropic: anthropic.AsyncAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    peeks: list[str] = []
+    peek = aicache.AICache.peek
+
+    def counted(self: aicache.AICache, key: str, label: Any) -> Any:
+        peeks.append(key)
+        return peek(self, key, label)
+
+    monkeypatch.setattr(aicache.AICache, "peek", counted)
+    claude = wrap(raw_anthropic, backend="memory")
+
+    async def ask() -> Message:
+        return await claude.messages.create(
+            model="claude-haiku-4-5", max_tokens=300, messages=HELLO
+        )
+
+    first = await ask()  # the client's own peek answers MISS: the core trusts it
+    assert len(peeks) == 1
+    assert await ask() == first
+    assert len(peeks) == 2
+    assert counters("anthropic.messages.create")["hits"] == 1
