@@ -93,29 +93,36 @@ class Chain:
         if not backends:
             raise ValueError("a cache needs at least one backend")
         self.tiers = tuple(Tier(b, Breaker(b.name, cooldown)) for b in backends)
-        # Reads of the whole chain in progress, when a tier is remote: concurrent callers of one
-        # key (a stampede, a hot key) then share one round trip instead of sending one each.
-        self._reads: dict[str, asyncio.Future[Lookup | None]] | None = (
+        #: Calls of :meth:`set` that have returned: a read begun when this was ``n`` has seen
+        #: every entry stored before, so a miss may trust it while it is still ``n``.
+        self.stores = 0
+        # Reads of the whole chain in progress, when a tier is remote, with ``stores`` as each
+        # began: concurrent callers of one key (a stampede, a hot key) then share one round trip
+        # instead of sending one each.
+        self._reads: dict[str, tuple[asyncio.Future[Lookup | None], int]] | None = (
             None if all(b.local for b in backends) else {}
         )
         self._repairs: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str, tiers: Sequence[Tier] | None = None) -> Lookup:
-        """The first of the healthy tiers (or of ``tiers``) that holds ``key``."""
+        """The first of the healthy tiers (or of ``tiers``) that holds ``key``. It sees every
+        entry stored (by :meth:`set`) before it was called."""
         reads = self._reads
         if reads is None or tiers is not None:
             return await self._get(key, self.tiers if tiers is None else tiers)
         loop = asyncio.get_running_loop()
-        shared = reads.get(key)
-        if shared is not None and shared.get_loop() is loop:
-            found = await asyncio.shield(shared)
+        pending = reads.get(key)
+        # A read begun before the last store returned may not see that entry: not shared.
+        if pending is not None and pending[1] == self.stores and pending[0].get_loop() is loop:
+            found = await asyncio.shield(pending[0])
             if found is not None:
                 # The bytes only: the reader alone counts failures and back-fills.
                 return Lookup(found.data, found.tier)
             return await self._get(key, self.tiers)  # the reader was cancelled: read ourselves
-        if shared is not None:  # a read on another event loop (another thread)
+        if pending is not None:  # older than a store, or on another event loop (thread)
             return await self._get(key, self.tiers)
-        shared = reads[key] = loop.create_future()
+        shared = loop.create_future()
+        reads[key] = (shared, self.stores)
         found = None
         try:
             found = await self._get(key, self.tiers)
@@ -180,9 +187,17 @@ class Chain:
         self, key: str, data: bytes, ttl: float | None, tiers: Sequence[Tier] | None = None
     ) -> tuple[list[str], list[str]]:
         """Write to every healthy tier (or to ``tiers``); return (stored in, failed) tier names."""
+        try:
+            return await self._set(key, data, ttl, self.tiers if tiers is None else tiers)
+        finally:
+            self.stores += 1  # also when cancelled: a tier may hold the entry already
+
+    async def _set(
+        self, key: str, data: bytes, ttl: float | None, tiers: Sequence[Tier]
+    ) -> tuple[list[str], list[str]]:
         stored: list[str] = []
         failed: list[str] = []
-        for tier in self.tiers if tiers is None else tiers:
+        for tier in tiers:
             if key == tier.repairing:
                 continue  # being deleted from the tier: it will hold nothing older
             if not tier.breaker.writable() or not tier.breaker.allow():
