@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import aicache
 from aicache import ConfigError, ai_cached
@@ -198,6 +199,45 @@ async def test_a_cancelled_read_leaves_no_reply_behind_for_the_next(redis_server
         await asyncio.gather(read, return_exceptions=True)
         redis_server.thaw()
         assert await tier.get(KEY + "b") == b"b"
+    await tier.close()
+
+
+async def test_a_command_the_socket_takes_at_once_runs_no_task_of_its_own(
+    redis_server: Any,
+) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1)
+    await tier.set(KEY, b"v", 60)  # connected
+    loop = asyncio.get_running_loop()
+    made = 0
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        nonlocal made
+        made += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        for _ in range(10):
+            await tier.set(KEY, b"v", 60)
+            assert await tier.get(KEY) == b"v"
+    finally:
+        loop.set_task_factory(None)
+    assert made == 0  # redis-py's own send runs each write in a task of its own (wait_for)
+    await tier.close()
+
+
+async def test_a_write_the_socket_cannot_take_at_once_still_times_out(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=0.5)
+    await tier.set(KEY, b"v", 60)  # connected
+    redis_server.freeze()
+    try:
+        started = time.monotonic()
+        with pytest.raises(RedisTimeoutError, match="writing"):
+            await tier.set(KEY, b"x" * (64 << 20), 60)  # more than the socket buffers hold
+        assert time.monotonic() - started < 5.0
+    finally:
+        redis_server.thaw()
+    assert await tier.get(KEY) == b"v"  # a fresh connection; the cut-off write never landed
     await tier.close()
 
 
