@@ -84,6 +84,24 @@ class Lookup:
     failed: tuple[str, ...] = ()
 
 
+class _Read:
+    """A read of the chain in progress: its loop, ``Chain.stores`` as it began, and the callers
+    waiting to share what it finds."""
+
+    __slots__ = ("loop", "stores", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stores: int) -> None:
+        self.loop = loop
+        self.stores = stores
+        self.waiting: list[asyncio.Future[Lookup | None]] = []
+
+    def settle(self, found: Lookup | None) -> None:
+        """Hand ``found`` to every caller still waiting (``None``: the reader was cancelled)."""
+        for waiter in self.waiting:
+            if not waiter.done():  # its caller gave up
+                waiter.set_result(found)
+
+
 _NOTHING = Lookup(None, None)
 _ABSENT: tuple[None, None] = (None, None)
 
@@ -96,12 +114,9 @@ class Chain:
         #: Calls of :meth:`set` that have returned: a read begun when this was ``n`` has seen
         #: every entry stored before, so a miss may trust it while it is still ``n``.
         self.stores = 0
-        # Reads of the whole chain in progress, when a tier is remote, with ``stores`` as each
-        # began: concurrent callers of one key (a stampede, a hot key) then share one round trip
-        # instead of sending one each.
-        self._reads: dict[str, tuple[asyncio.Future[Lookup | None], int]] | None = (
-            None if all(b.local for b in backends) else {}
-        )
+        # Reads of the whole chain in progress, when a tier is remote: concurrent callers of one
+        # key (a stampede, a hot key) then share one round trip instead of sending one each.
+        self._reads: dict[str, _Read] | None = None if all(b.local for b in backends) else {}
         self._repairs: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str, tiers: Sequence[Tier] | None = None) -> Lookup:
@@ -113,23 +128,27 @@ class Chain:
         loop = asyncio.get_running_loop()
         pending = reads.get(key)
         # A read begun before the last store returned may not see that entry: not shared.
-        if pending is not None and pending[1] == self.stores and pending[0].get_loop() is loop:
-            found = await asyncio.shield(pending[0])
+        if pending is not None and pending.stores == self.stores and pending.loop is loop:
+            waiter: asyncio.Future[Lookup | None] = loop.create_future()
+            pending.waiting.append(waiter)
+            found = await waiter
             if found is not None:
                 # The bytes only: the reader alone counts failures and back-fills.
                 return Lookup(found.data, found.tier)
             return await self._get(key, self.tiers)  # the reader was cancelled: read ourselves
         if pending is not None:  # older than a store, or on another event loop (thread)
             return await self._get(key, self.tiers)
-        shared = loop.create_future()
-        reads[key] = (shared, self.stores)
+        read = reads[key] = _Read(loop, self.stores)
         found = None
         try:
             found = await self._get(key, self.tiers)
             return found
         finally:
             del reads[key]
-            shared.set_result(found)
+            if read.waiting:
+                # On the loop's next turn: what the reader does next with a miss (start the
+                # flight of a stampede) comes before the 999 others wake.
+                loop.call_soon(read.settle, found)
 
     def peek(self, key: str) -> tuple[bytes, Tier] | tuple[None, None] | None:
         """:meth:`get` without suspending: ``(data, tier)`` when the first tier holds ``key``,

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from aicache import ai_cached, cache_info
-from aicache._chain import Chain
+from aicache._chain import Chain, Lookup
 from aicache.backends import MemoryBackend, RedisBackend
 
 
@@ -118,3 +118,23 @@ async def test_a_read_begun_before_a_store_returned_is_not_shared_after_it(
         redis_server.thaw()
     assert found.data == b"new"
     await reader
+
+
+async def test_a_caller_that_gives_up_on_a_shared_read_leaves_it_to_the_others(
+    redis_server: Any, redis: RedisBackend
+) -> None:
+    chain = Chain([redis], cooldown=5.0)
+    await redis.set("k", b"value", 60)
+    redis_server.freeze()
+    try:
+        reader = asyncio.create_task(chain.get("k"))
+        await asyncio.sleep(0.05)
+        followers = [asyncio.create_task(chain.get("k")) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        followers[0].cancel()
+    finally:
+        redis_server.thaw()
+    found = await asyncio.gather(reader, *followers, return_exceptions=True)
+    assert isinstance(found[1], asyncio.CancelledError)
+    assert [f.data for f in found if isinstance(f, Lookup)] == [b"value"] * 3
+    assert chain._reads == {}
