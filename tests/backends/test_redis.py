@@ -337,3 +337,21 @@ def test_no_unclosed_connection_warnings_at_exit(redis_server: Any, ending: str)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert "nclosed" not in out.stderr and "ResourceWarning" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("GET", KEY),
+        ("GET", "aicache:ns:mödule.fünc:" + "ab" * 32),  # a function name may be any text
+        ("SET", KEY, b"\r\n$3\r\n*\x00" + bytes(range(256)), "PX", 60_000),
+        ("SET", KEY, b"v" * 100_000, "PX", 1),  # past redis-py's buffer cut-off
+        ("UNLINK", KEY),
+        ("MGET", KEY, KEY + "b", "aicache:x"),
+    ],
+)
+def test_the_tiers_packing_is_redis_pys(args: tuple[Any, ...]) -> None:
+    from aicache.backends._redis_wire import pack
+
+    conn = aioredis.Connection()  # never connected: packing only
+    assert pack(conn, args) == [b"".join(conn.pack_command(*args))]
