@@ -208,11 +208,13 @@ class AICache:
             # load (a stampede).
             if flight is None:
                 self.replay_miss(key, policy.label, request)
+            looked = self.chain.stores if peeked is MISS else None
             return await self._join(
-                key, fn, policy, write, fresh=False, request=request, looked=peeked is MISS
+                key, fn, policy, write, fresh=False, request=request, looked=looked
             )
-        found = await self.lookup(key, policy.label, allow_stale=True)
-        if found is not None:
+        looked = self.chain.stores
+        found = await self._lookup(key, policy.label, allow_stale=True)
+        if type(found) is tuple:
             value, stale = found
             if (
                 stale
@@ -222,7 +224,10 @@ class AICache:
                 self._start(key, refresh or fn, policy, write, background=True, request=request)
             return value
         self.replay_miss(key, policy.label, request)
-        return await self._join(key, fn, policy, write, fresh=False, request=request)
+        # A tier held an entry it could not serve: a fresh one may be below it (see _stored).
+        return await self._join(
+            key, fn, policy, write, fresh=False, request=request, looked=None if found else looked
+        )
 
     def replay_miss(self, key: str, label: _stats.Label, request: Any = None) -> None:
         """In replay mode, fail a call that would reach the provider: :class:`ReplayMiss`
@@ -286,14 +291,22 @@ class AICache:
         self, key: str, label: _stats.Label, *, allow_stale: bool
     ) -> tuple[Any, bool] | None:
         """``(value, stale)`` for a servable entry, counted as a hit; ``None`` otherwise."""
+        found = await self._lookup(key, label, allow_stale=allow_stale)
+        return found if type(found) is tuple else None
+
+    async def _lookup(
+        self, key: str, label: _stats.Label, *, allow_stale: bool
+    ) -> tuple[Any, bool] | bool:
+        """:meth:`lookup`, telling its misses apart: ``False`` when no tier held ``key``,
+        ``True`` when one held an entry that cannot be served (too old)."""
         read = await self._read(key, label)
         if read is None:
-            return None
+            return False
         value, entry, found = read
         now = _clock.now()
         state = freshness(entry, now)
         if not servable(state, allow_stale):
-            return None
+            return True
         if found.missed:
             await self._backfill(key, found.data, entry, now, found.missed)
         stale = state is Freshness.STALE
@@ -392,11 +405,11 @@ class AICache:
         *,
         fresh: bool,
         request: Any = None,
-        looked: bool = False,
+        looked: int | None = None,
     ) -> Any:
         """Join the call in flight for ``key``, or start it (``fresh``: always a new one).
-        ``looked``: every tier answered, at once, that it holds no ``key``, and nothing was
-        awaited since, so a new flight need not look again before calling."""
+        ``looked``: ``chain.stores`` when the caller began a lookup that found no ``key`` in any
+        tier; a new flight need not look again before calling while nothing was stored since."""
         flight = None if fresh else self.flights.get(key)
         leader = flight is None
         if flight is None:
@@ -439,7 +452,7 @@ class AICache:
         fresh: bool = False,
         background: bool = False,
         request: Any = None,
-        looked: bool = False,
+        looked: int | None = None,
     ) -> Flight:
         make = functools.partial(self._make, key, fn, policy, write, request)
         # A bypass wants a call of its own; any other call first looks whether one has landed.
@@ -485,13 +498,14 @@ class AICache:
         make: Callable[[], Awaitable[Outcome]],
         policy: Policy,
         write: bool,
-        looked: bool = False,
+        looked: int | None = None,
     ) -> Outcome:
         """``make()`` unless the entry has landed meanwhile.
 
         A caller's lookup may miss, then take long enough (a busy Redis) for the flight it
         missed to store and land before this flight starts: so look once more first, unless
-        the caller ``looked`` without awaiting (nothing can have landed: this is the flight).
+        nothing was stored since the caller ``looked`` (in a stampede, the 1,000 callers'
+        lookups all miss and nothing lands before this flight: it calls at once).
         With ``policy.lock``, that and ``make()`` happen under a lease a tier lends, so that
         one process makes the call while the others wait for its entry.
         """
@@ -499,7 +513,7 @@ class AICache:
         # A result that is not stored cannot be shared across processes.
         leases = self._lender() if policy.lock and write else None
         if leases is None:
-            found = None if looked else await stored()
+            found = None if looked == self.chain.stores else await stored()
             return found if found is not None else await make()
         outcome, waited = await leases.run(key, make, stored)
         if waited:

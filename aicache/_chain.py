@@ -84,6 +84,24 @@ class Lookup:
     failed: tuple[str, ...] = ()
 
 
+class _Read:
+    """A read of the chain in progress: its loop, ``Chain.stores`` as it began, and the callers
+    waiting to share what it finds."""
+
+    __slots__ = ("loop", "stores", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, stores: int) -> None:
+        self.loop = loop
+        self.stores = stores
+        self.waiting: list[asyncio.Future[Lookup | None]] = []
+
+    def settle(self, found: Lookup | None) -> None:
+        """Hand ``found`` to every caller still waiting (``None``: the reader was cancelled)."""
+        for waiter in self.waiting:
+            if not waiter.done():  # its caller gave up
+                waiter.set_result(found)
+
+
 _NOTHING = Lookup(None, None)
 _ABSENT: tuple[None, None] = (None, None)
 
@@ -93,36 +111,44 @@ class Chain:
         if not backends:
             raise ValueError("a cache needs at least one backend")
         self.tiers = tuple(Tier(b, Breaker(b.name, cooldown)) for b in backends)
+        #: Calls of :meth:`set` that have returned: a read begun when this was ``n`` has seen
+        #: every entry stored before, so a miss may trust it while it is still ``n``.
+        self.stores = 0
         # Reads of the whole chain in progress, when a tier is remote: concurrent callers of one
         # key (a stampede, a hot key) then share one round trip instead of sending one each.
-        self._reads: dict[str, asyncio.Future[Lookup | None]] | None = (
-            None if all(b.local for b in backends) else {}
-        )
+        self._reads: dict[str, _Read] | None = None if all(b.local for b in backends) else {}
         self._repairs: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str, tiers: Sequence[Tier] | None = None) -> Lookup:
-        """The first of the healthy tiers (or of ``tiers``) that holds ``key``."""
+        """The first of the healthy tiers (or of ``tiers``) that holds ``key``. It sees every
+        entry stored (by :meth:`set`) before it was called."""
         reads = self._reads
         if reads is None or tiers is not None:
             return await self._get(key, self.tiers if tiers is None else tiers)
         loop = asyncio.get_running_loop()
-        shared = reads.get(key)
-        if shared is not None and shared.get_loop() is loop:
-            found = await asyncio.shield(shared)
+        pending = reads.get(key)
+        # A read begun before the last store returned may not see that entry: not shared.
+        if pending is not None and pending.stores == self.stores and pending.loop is loop:
+            waiter: asyncio.Future[Lookup | None] = loop.create_future()
+            pending.waiting.append(waiter)
+            found = await waiter
             if found is not None:
                 # The bytes only: the reader alone counts failures and back-fills.
                 return Lookup(found.data, found.tier)
             return await self._get(key, self.tiers)  # the reader was cancelled: read ourselves
-        if shared is not None:  # a read on another event loop (another thread)
+        if pending is not None:  # older than a store, or on another event loop (thread)
             return await self._get(key, self.tiers)
-        shared = reads[key] = loop.create_future()
+        read = reads[key] = _Read(loop, self.stores)
         found = None
         try:
             found = await self._get(key, self.tiers)
             return found
         finally:
             del reads[key]
-            shared.set_result(found)
+            if read.waiting:
+                # On the loop's next turn: what the reader does next with a miss (start the
+                # flight of a stampede) comes before the 999 others wake.
+                loop.call_soon(read.settle, found)
 
     def peek(self, key: str) -> tuple[bytes, Tier] | tuple[None, None] | None:
         """:meth:`get` without suspending: ``(data, tier)`` when the first tier holds ``key``,
@@ -180,9 +206,17 @@ class Chain:
         self, key: str, data: bytes, ttl: float | None, tiers: Sequence[Tier] | None = None
     ) -> tuple[list[str], list[str]]:
         """Write to every healthy tier (or to ``tiers``); return (stored in, failed) tier names."""
+        try:
+            return await self._set(key, data, ttl, self.tiers if tiers is None else tiers)
+        finally:
+            self.stores += 1  # also when cancelled: a tier may hold the entry already
+
+    async def _set(
+        self, key: str, data: bytes, ttl: float | None, tiers: Sequence[Tier]
+    ) -> tuple[list[str], list[str]]:
         stored: list[str] = []
         failed: list[str] = []
-        for tier in self.tiers if tiers is None else tiers:
+        for tier in tiers:
             if key == tier.repairing:
                 continue  # being deleted from the tier: it will hold nothing older
             if not tier.breaker.writable() or not tier.breaker.allow():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -72,12 +73,17 @@ class Prepared:
 
     async def warm(self, warm_variant: int, n: int) -> float:
         """A first burst of ``n`` callers on other arguments: opens the connections a burst
-        needs and warms the code paths. Returns its wall time (a cold start's)."""
+        needs and warms the code paths. Returns its wall time (a cold start's).
+
+        Then a full garbage collection, so that the measured burst starts from a collected heap:
+        otherwise the collection that the earlier families' garbage is due (80 ms after the hits
+        family) lands in whichever contender's burst crosses the collector's threshold."""
         req = _workload.request(variant=warm_variant)
         t0 = time.perf_counter()
         await asyncio.gather(*(self.fn(**req) for _ in range(n)), return_exceptions=True)
         wall = time.perf_counter() - t0
         self.calls.reset()
+        gc.collect()
         return wall
 
     async def fire(self, n: int) -> dict[str, Any]:
@@ -206,6 +212,10 @@ async def run(env: Env, mode: Mode, results: Results) -> None:
             else "starts the leader's call on the loop's next turn, after every caller of the "
             "burst has joined (eager tasks need Python 3.12+)."
         )
+    )
+    results.notes.append(
+        "Stampede: each measured burst starts after a full garbage collection (at the end of its "
+        "warm-up burst), so that no contender pays for the garbage earlier families left."
     )
     cases: list[tuple[str, str, Callable[[int], Awaitable[dict[str, Any]]]]] = []
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 import aicache
 from aicache import ConfigError, ai_cached
@@ -201,6 +202,45 @@ async def test_a_cancelled_read_leaves_no_reply_behind_for_the_next(redis_server
     await tier.close()
 
 
+async def test_a_command_the_socket_takes_at_once_runs_no_task_of_its_own(
+    redis_server: Any,
+) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1)
+    await tier.set(KEY, b"v", 60)  # connected
+    loop = asyncio.get_running_loop()
+    made = 0
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        nonlocal made
+        made += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        for _ in range(10):
+            await tier.set(KEY, b"v", 60)
+            assert await tier.get(KEY) == b"v"
+    finally:
+        loop.set_task_factory(None)
+    assert made == 0  # redis-py's own send runs each write in a task of its own (wait_for)
+    await tier.close()
+
+
+async def test_a_write_the_socket_cannot_take_at_once_still_times_out(redis_server: Any) -> None:
+    tier = RedisBackend(redis_server.url, max_connections=1, timeout=0.5)
+    await tier.set(KEY, b"v", 60)  # connected
+    redis_server.freeze()
+    try:
+        started = time.monotonic()
+        with pytest.raises(RedisTimeoutError, match="writing"):
+            await tier.set(KEY, b"x" * (64 << 20), 60)  # more than the socket buffers hold
+        assert time.monotonic() - started < 5.0
+    finally:
+        redis_server.thaw()
+    assert await tier.get(KEY) == b"v"  # a fresh connection; the cut-off write never landed
+    await tier.close()
+
+
 async def test_an_error_reply_leaves_the_connection_in_step(redis_server: Any) -> None:
     tier = RedisBackend(redis_server.url, max_connections=1)
     raw = await tier.client()
@@ -297,3 +337,21 @@ def test_no_unclosed_connection_warnings_at_exit(redis_server: Any, ending: str)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "done"
     assert "nclosed" not in out.stderr and "ResourceWarning" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("GET", KEY),
+        ("GET", "aicache:ns:mödule.fünc:" + "ab" * 32),  # a function name may be any text
+        ("SET", KEY, b"\r\n$3\r\n*\x00" + bytes(range(256)), "PX", 60_000),
+        ("SET", KEY, b"v" * 100_000, "PX", 1),  # past redis-py's buffer cut-off
+        ("UNLINK", KEY),
+        ("MGET", KEY, KEY + "b", "aicache:x"),
+    ],
+)
+def test_the_tiers_packing_is_redis_pys(args: tuple[Any, ...]) -> None:
+    from aicache.backends._redis_wire import pack
+
+    conn = aioredis.Connection()  # never connected: packing only
+    assert pack(conn, args) == [b"".join(conn.pack_command(*args))]

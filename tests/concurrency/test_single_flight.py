@@ -313,3 +313,57 @@ async def test_closing_the_cache_cancels_its_flights_and_their_callers() -> None
         gc.collect()
     assert not [w for w in caught if "never awaited" in str(w.message)]
     assert cache.flights.get("aicache:t:f:closed") is None
+
+
+async def test_a_flight_looks_again_when_an_entry_was_stored_during_the_lookup(
+    redis_server: Any,
+) -> None:
+    cache = AICache(backend="redis", config=_redis_config(redis_server.url))
+    policy = _policy()
+    runs = 0
+
+    async def call() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        return {"run": runs}
+
+    looked = cache.chain.stores  # a lookup begins...
+    assert await cache.call("aicache:t:f:2", call, policy) == {"run": 1}  # ...a flight lands...
+    # ...and the lookup missed: its flight looks again, and finds the entry.
+    assert await cache._join("aicache:t:f:2", call, policy, True, fresh=False, looked=looked) == {
+        "run": 1
+    }
+    assert runs == 1
+    await cache.close()
+
+
+async def test_a_flight_looks_past_an_entry_its_lookup_could_not_serve(
+    redis_server: Any, clock: Any
+) -> None:
+    """This process's memory tier holds an expired copy; another process stored a fresh entry
+    in Redis. The lookup cannot serve the copy; the flight finds the fresh entry below it."""
+    from aicache.backends import RedisBackend
+
+    config = _redis_config(redis_server.url)
+    memory = MemoryBackend()
+    here = AICache(backend=[memory, RedisBackend(redis_server.url)], config=config)
+    there = AICache(backend="redis", config=config)
+    key = "aicache:t:f:3"
+    runs = 0
+
+    async def call() -> dict[str, int]:
+        nonlocal runs
+        runs += 1
+        return {"run": runs}
+
+    assert await here.call(key, call, _policy()) == {"run": 1}
+    expired = await memory.get(key)
+    assert expired is not None
+    clock.advance(3600)
+    await memory.set(key, expired, 7200)  # still held, long past its lifetime
+    assert await there.call(key, call, _policy(), bypass=True) == {"run": 2}  # fresh, in Redis
+
+    assert await here.call(key, call, _policy()) == {"run": 2}
+    assert runs == 2
+    await here.close()
+    await there.close()
