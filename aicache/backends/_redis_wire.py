@@ -114,7 +114,8 @@ async def _send(conn: Any, packed: list[bytes]) -> None:
     connection) goes through redis-py, which waits for it under the timeout (or connects, or
     fails) as always.
     """
-    writer = conn._writer  # redis-py's StreamWriter, None until connected
+    # redis-py's StreamWriter, None until connected; a redis-py without it takes its own path.
+    writer = getattr(conn, "_writer", None)
     if writer is not None and not writer.transport.is_closing():
         writer.writelines(packed)
         if not writer.transport.get_write_buffer_size():
