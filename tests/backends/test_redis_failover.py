@@ -136,7 +136,9 @@ async def test_a_slot_migrated_under_200_callers(redis_cluster: RedisClusterNode
     load = await run_load(square, lambda _: moved.done(), 60.0)
     await moved
     redis_cluster.wait_ok()
-    after = await run_load(square, lambda _: False, 1.0)
+    # Until Redis serves again: one timeout on a loaded machine may still open the breaker for
+    # a cool-down (5 s) after the move, with no failed call.
+    after = await run_load(square, lambda ld: bool(ld.hits), 12.0)
     errors = aicache.stats.snapshot()["errors"]
     print(f"\nreshard: {load.calls} calls during the move of 200 slots, {errors} tier errors")
     for tally in (load, after):
@@ -167,7 +169,9 @@ async def test_a_sentinel_failover_under_200_callers(sentinel_group: SentinelGro
     assert load.failed == [] and load.wrong == 0
     assert sentinel_group.primary_port() != old.port
     assert back is not None, "hits never came back after the failover"
-    after = await run_load(square, lambda _: False, 1.0)
+    # Until Redis serves again: one timeout on a loaded machine may still open the breaker for
+    # a cool-down (5 s) after the move, with no failed call.
+    after = await run_load(square, lambda ld: bool(ld.hits), 12.0)
     assert after.failed == [] and after.wrong == 0 and after.hits
     await aicache.close()
 
