@@ -17,10 +17,12 @@ __all__ = [
     "BYPASS",
     "CALL_CONTROLS",
     "KEEP",
+    "Controls",
     "Overrides",
     "applied",
     "cache_control",
     "check_ttl",
+    "controls",
     "overrides",
     "switches",
     "take_controls",
@@ -28,12 +30,6 @@ __all__ = [
 
 #: ``ttl=`` not given: the function's or client's own ttl stands.
 KEEP: Any = object()
-
-#: (read, write): whether lookups and stores happen in the current context.
-_switches: contextvars.ContextVar[tuple[bool, bool]] = contextvars.ContextVar(
-    "aicache_switches", default=(True, True)
-)
-switches = _switches.get
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +48,34 @@ class Overrides:
         )
 
 
-_overrides: contextvars.ContextVar[Overrides | None] = contextvars.ContextVar(
-    "aicache_overrides", default=None
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """Everything ``cache_control`` and a call's own controls put in force, in one context
+    variable: the hit path reads it once."""
+
+    read: bool = True  # lookups happen
+    write: bool = True  # stores happen
+    over: Overrides | None = None  # the namespace and ttl chosen, or None (the usual case)
+
+
+#: No block in force: read and write, no overrides (frozen, so one object serves every context).
+_PLAIN = Controls()
+_controls: contextvars.ContextVar[Controls] = contextvars.ContextVar(
+    "aicache_controls", default=_PLAIN
 )
-#: The overrides in force, or ``None`` (the usual case, checked first on the hit path).
-overrides = _overrides.get
+#: The controls in force.
+controls = _controls.get
+
+
+def switches() -> tuple[bool, bool]:
+    """(read, write): whether lookups and stores happen in the current context."""
+    now = _controls.get()
+    return now.read, now.write
+
+
+def overrides() -> Overrides | None:
+    """The overrides in force, or ``None``."""
+    return _controls.get().over
 
 
 def check_ttl(ttl: float | timedelta | None) -> float | None:
@@ -84,17 +103,14 @@ def cache_control(
     if namespace is not None:
         check_name("namespace", namespace)
     chosen = KEEP if ttl is KEEP else check_ttl(ttl)
-    outer_read, outer_write = _switches.get()
-    token = _switches.set((outer_read and read, outer_write and write))
-    outer = _overrides.get()
+    outer = _controls.get()
     changed = namespace is not None or chosen is not KEEP
-    scope = (outer or Overrides()).over(namespace, chosen) if changed else outer
-    scope_token = _overrides.set(scope)
+    scope = (outer.over or Overrides()).over(namespace, chosen) if changed else outer.over
+    token = _controls.set(Controls(outer.read and read, outer.write and write, scope))
     try:
         yield
     finally:
-        _overrides.reset(scope_token)
-        _switches.reset(token)
+        _controls.reset(token)
 
 
 #: The keywords every cached call accepts besides its own arguments.
@@ -111,7 +127,7 @@ def take_controls(kwargs: dict[str, Any], names: frozenset[str]) -> tuple[bool, 
         raise TypeError(f"{BYPASS}= takes True or False, not {bypass!r}")
     namespace = kwargs.pop("namespace", None) if "namespace" in names else None
     ttl = kwargs.pop("ttl", KEEP) if "ttl" in names else KEEP
-    scope = _overrides.get()
+    scope = _controls.get().over
     if namespace is None and ttl is KEEP:
         return bypass, scope
     if namespace is not None:
@@ -125,8 +141,9 @@ def take_controls(kwargs: dict[str, Any], names: frozenset[str]) -> tuple[bool, 
 def applied(over: Overrides | None) -> Iterator[None]:
     """Put ``over`` (from :func:`take_controls`) in force for the block: a call's own controls,
     seen by everything the call goes through."""
-    token = _overrides.set(over)
+    now = _controls.get()
+    token = _controls.set(Controls(now.read, now.write, over))
     try:
         yield
     finally:
-        _overrides.reset(token)
+        _controls.reset(token)

@@ -15,7 +15,15 @@ from . import _runner, _sync
 from ._cache import AICache
 from ._codecs import codec_for
 from ._config import generation, get_config
-from ._controls import BYPASS, CALL_CONTROLS, KEEP, Overrides, overrides, switches, take_controls
+from ._controls import (
+    BYPASS,
+    CALL_CONTROLS,
+    KEEP,
+    Overrides,
+    controls,
+    overrides,
+    take_controls,
+)
 from ._errors import ConfigError
 from ._keys import KeyBuilder
 from ._policy import Cost, Policy, seconds
@@ -209,10 +217,11 @@ class CachedFunction(_Cached[P, R]):
         # _invoke inlined: this is the hit path. A hit from a tier that answers at once is
         # served by peek(), awaiting nothing.
         setup = self._setup
+        now = controls()
         if kwargs and not setup.controls.isdisjoint(kwargs):
             bypass, over = take_controls(kwargs, setup.controls)
         else:
-            bypass, over = False, overrides()
+            bypass, over = False, now.over
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         cache = setup.cache if setup.generation == generation() else setup.resolve()
@@ -224,7 +233,7 @@ class CachedFunction(_Cached[P, R]):
             builder, policy = setup.builder_for(over), setup.policy_for(over)
         key = builder.key(args, kwargs)
         peeked = None  # unused by call() when it skips the lookup
-        if not bypass and switches()[0]:
+        if not bypass and now.read:
             peeked = cache.peek(key, policy.label)  # type: ignore[union-attr]
             if peeked:
                 return peeked[0]  # type: ignore[no-any-return]
@@ -264,10 +273,11 @@ class SyncCachedFunction(_Cached[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         setup = self._setup
+        now = controls()
         if kwargs and not setup.controls.isdisjoint(kwargs):
             bypass, over = take_controls(kwargs, setup.controls)
         else:
-            bypass, over = False, overrides()
+            bypass, over = False, now.over
         if self._instance is not _UNBOUND:
             args = (self._instance, *args)  # type: ignore[assignment]
         cache = setup.cache if setup.generation == generation() else setup.resolve()
@@ -278,7 +288,7 @@ class SyncCachedFunction(_Cached[P, R]):
         else:
             builder, policy = setup.builder_for(over), setup.policy_for(over)
         key = builder.key(args, kwargs)
-        if not bypass and switches()[0]:  # served here: no closure, no call below
+        if not bypass and now.read:  # served here: no closure, no call below
             peeked = cache.peek(key, policy.label)  # type: ignore[union-attr]
             if peeked:
                 return peeked[0]  # type: ignore[no-any-return]

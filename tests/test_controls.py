@@ -8,7 +8,7 @@ import contextvars
 import pytest
 
 from aicache import cache_control
-from aicache._controls import switches
+from aicache._controls import Overrides, applied, overrides, switches
 
 
 def test_reads_and_writes_are_on_by_default() -> None:
@@ -76,4 +76,23 @@ def test_a_copied_context_keeps_its_own_switches() -> None:
     with cache_control(read=False):
         ctx = contextvars.copy_context()
     assert ctx.run(switches) == (False, True)
+    assert switches() == (True, True)
+
+
+def test_switches_and_overrides_nest_independently_in_one_state() -> None:
+    # Switches and the namespace/ttl overrides share one context variable: a block that sets
+    # one keeps the other, and a call's own overrides (applied) keep the block's switches.
+    with cache_control(read=False):
+        with cache_control(namespace="tenant-a"):
+            assert switches() == (False, True)
+            assert overrides() == Overrides("tenant-a")
+            with applied(Overrides("tenant-b", 5.0)):
+                assert switches() == (False, True)
+                assert overrides() == Overrides("tenant-b", 5.0)
+            assert overrides() == Overrides("tenant-a")
+            with cache_control(write=False):
+                assert switches() == (False, False)
+                assert overrides() == Overrides("tenant-a")
+        assert overrides() is None
+        assert switches() == (False, True)
     assert switches() == (True, True)
