@@ -98,12 +98,7 @@ async def test_an_exception_reaches_every_waiter_and_nothing_is_stored(tier: str
 async def test_a_call_that_never_suspends_is_served_and_leaves_no_flight_behind() -> None:
     cache = AICache(backend="memory")
     policy = _policy()
-    runs = 0
-
-    async def now() -> dict[str, int]:
-        nonlocal runs
-        runs += 1
-        return {"run": runs}
+    now = _Runs()
 
     assert await cache.call("aicache:t:f:now", now, policy) == {"run": 1}
     assert cache.flights.get("aicache:t:f:now") is None  # at once, not a loop turn later
@@ -210,20 +205,26 @@ async def test_a_lookup_that_overlaps_a_landing_flight_does_not_call_again(
     flight finds the entry instead of calling again."""
     cache = AICache(backend="redis", config=_redis_config(redis_server.url))
     policy = _policy()
-    runs = 0
-
-    async def call() -> dict[str, int]:
-        nonlocal runs
-        runs += 1
-        return {"run": runs}
+    call = _Runs()
 
     # The flight of a first caller runs and lands completely...
     assert await cache.call("aicache:t:f:1", call, policy) == {"run": 1}
     # ...while a second caller's lookup (begun earlier) missed: it goes straight to a flight.
     result = await cache._join("aicache:t:f:1", call, policy, True, fresh=False)
     assert result == {"run": 1}
-    assert runs == 1
+    assert call.runs == 1
     await cache.close()
+
+
+class _Runs:
+    """A call that counts its runs and answers with the count."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def __call__(self) -> dict[str, int]:
+        self.runs += 1
+        return {"run": self.runs}
 
 
 def _redis_config(url: str) -> Any:
@@ -320,12 +321,7 @@ async def test_a_flight_looks_again_when_an_entry_was_stored_during_the_lookup(
 ) -> None:
     cache = AICache(backend="redis", config=_redis_config(redis_server.url))
     policy = _policy()
-    runs = 0
-
-    async def call() -> dict[str, int]:
-        nonlocal runs
-        runs += 1
-        return {"run": runs}
+    call = _Runs()
 
     looked = cache.chain.stores  # a lookup begins...
     assert await cache.call("aicache:t:f:2", call, policy) == {"run": 1}  # ...a flight lands...
@@ -333,7 +329,7 @@ async def test_a_flight_looks_again_when_an_entry_was_stored_during_the_lookup(
     assert await cache._join("aicache:t:f:2", call, policy, True, fresh=False, looked=looked) == {
         "run": 1
     }
-    assert runs == 1
+    assert call.runs == 1
     await cache.close()
 
 
@@ -349,12 +345,7 @@ async def test_a_flight_looks_past_an_entry_its_lookup_could_not_serve(
     here = AICache(backend=[memory, RedisBackend(redis_server.url)], config=config)
     there = AICache(backend="redis", config=config)
     key = "aicache:t:f:3"
-    runs = 0
-
-    async def call() -> dict[str, int]:
-        nonlocal runs
-        runs += 1
-        return {"run": runs}
+    call = _Runs()
 
     assert await here.call(key, call, _policy()) == {"run": 1}
     expired = await memory.get(key)
@@ -364,6 +355,6 @@ async def test_a_flight_looks_past_an_entry_its_lookup_could_not_serve(
     assert await there.call(key, call, _policy(), bypass=True) == {"run": 2}  # fresh, in Redis
 
     assert await here.call(key, call, _policy()) == {"run": 2}
-    assert runs == 2
+    assert call.runs == 2
     await here.close()
     await there.close()
